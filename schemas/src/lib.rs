@@ -1,0 +1,15 @@
+//! allot's contracts: the Avro schema of every topic, the Rust type of each, and the codecs
+//! that turn one into the other (plain Avro and the Confluent wire format).
+//!
+//! The `.avsc` files under `schemas/avro/<topic>/v<N>.avsc` are the source of truth; the types
+//! in [`types`] mirror them field for field.
+
+pub mod any;
+pub mod codec;
+pub mod topic;
+pub mod types;
+
+pub use any::{AnyRecord, RecordBuilder, RecordVisitor};
+pub use codec::CodecError;
+pub use topic::{Direction, Record, Retention, Topic};
+pub use types::*;
