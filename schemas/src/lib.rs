@@ -6,6 +6,8 @@
 
 pub mod any;
 pub mod codec;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod topic;
 pub mod types;
 

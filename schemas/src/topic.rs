@@ -67,6 +67,12 @@ impl Topic {
         Topic::DeadLetters,
     ];
 
+    /// The position of this topic in [`Topic::ALL`] (0-based). Stable: schema ids of the
+    /// `StaticResolver` are derived from it, so new topics are only ever appended.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The folder under `schemas/avro/` holding this topic's schema versions.
     pub const fn dir(self) -> &'static str {
         match self {
