@@ -11,8 +11,11 @@
 //! from the committed schemas, or the [`SchemaRegistryClient`].
 //!
 //! The committed versions of each topic's schema (`schemas/avro/<topic>/v<N>.avsc`) are
-//! compiled in by `build.rs`; [`evolution`] checks that each is compatible with the one before.
+//! compiled in by `build.rs`.
 
+pub mod confluent;
+pub mod registry;
+pub mod resolver;
 
 use std::io::BufRead as _;
 use std::sync::OnceLock;
@@ -22,6 +25,9 @@ use apache_avro::Schema;
 use crate::any::{AnyRecord, RecordBuilder, RecordVisitor};
 use crate::topic::{Record, Topic};
 
+pub use confluent::ConfluentCodec;
+pub use registry::{SchemaRegistryClient, SchemaRegistryConfig};
+pub use resolver::{SchemaResolver, StaticResolver, WriterSchema};
 
 /// A failure to encode or decode a record. Each variant says what the caller should do.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,9 @@ struct Compiled {
     avro: Schema,
     /// The current schema compiled for the fast path.
     fast: serde_avro_fast::Schema,
+    /// Parsing Canonical Form of the current schema: two schemas with the same form have the
+    /// same binary encoding.
+    canonical: String,
 }
 
 fn compiled(topic: Topic) -> &'static Compiled {
@@ -134,7 +143,12 @@ fn compiled(topic: Topic) -> &'static Compiled {
                 let json = schema_json(*t);
                 let avro = Schema::parse_str(json).expect("committed schemas parse");
                 let fast = json.parse().expect("committed schemas compile");
-                Compiled { avro, fast }
+                let canonical = avro.canonical_form();
+                Compiled {
+                    avro,
+                    fast,
+                    canonical,
+                }
             })
             .collect()
     });
@@ -144,6 +158,11 @@ fn compiled(topic: Topic) -> &'static Compiled {
 /// The parsed schema allot writes for `topic`, parsed once.
 pub fn schema(topic: Topic) -> &'static Schema {
     &compiled(topic).avro
+}
+
+/// The Parsing Canonical Form of the schema allot writes for `topic`.
+pub(crate) fn current_canonical_form(topic: Topic) -> &'static str {
+    &compiled(topic).canonical
 }
 
 /// Appends the Avro body of `record` to `out` (generic path, through `apache_avro::Value`).
@@ -269,34 +288,6 @@ pub fn decode_any(topic: Topic, body: &[u8]) -> Result<AnyRecord, CodecError> {
         }
     }
     AnyRecord::build(topic, Decode(body))
-}
-
-/// The Confluent wire format: `0x00`, a 4-byte big-endian schema id, then the Avro body.
-pub mod confluent {
-    use super::CodecError;
-
-    /// The first byte of every framed message.
-    pub const MAGIC: u8 = 0;
-    /// Length of the magic byte plus the schema id.
-    pub const HEADER_LEN: usize = 5;
-
-    /// Appends the header for `schema_id` to `out`.
-    pub fn write_header(schema_id: u32, out: &mut Vec<u8>) {
-        out.push(MAGIC);
-        out.extend_from_slice(&schema_id.to_be_bytes());
-    }
-
-    /// Splits a framed message into its schema id and Avro body.
-    pub fn split(message: &[u8]) -> Result<(u32, &[u8]), CodecError> {
-        if message.len() < HEADER_LEN {
-            return Err(CodecError::NotFramed("shorter than the 5-byte header"));
-        }
-        if message[0] != MAGIC {
-            return Err(CodecError::NotFramed("first byte is not the magic byte 0"));
-        }
-        let id = u32::from_be_bytes([message[1], message[2], message[3], message[4]]);
-        Ok((id, &message[HEADER_LEN..]))
-    }
 }
 
 #[cfg(test)]

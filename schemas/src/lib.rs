@@ -12,6 +12,6 @@ pub mod topic;
 pub mod types;
 
 pub use any::{AnyRecord, RecordBuilder, RecordVisitor};
-pub use codec::CodecError;
+pub use codec::{CodecError, ConfluentCodec, SchemaResolver, StaticResolver};
 pub use topic::{Direction, Record, Retention, Topic};
 pub use types::*;

@@ -402,6 +402,10 @@ fn schema_versions_and_current_version_agree() {
         assert!(!versions.is_empty());
         assert_eq!(current_version(topic) as usize, versions.len());
         assert_eq!(schema_json(topic), *versions.last().unwrap());
+        assert_eq!(
+            schema(topic).canonical_form(),
+            current_canonical_form(topic)
+        );
     }
 }
 
