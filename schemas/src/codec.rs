@@ -11,9 +11,10 @@
 //! from the committed schemas, or the [`SchemaRegistryClient`].
 //!
 //! The committed versions of each topic's schema (`schemas/avro/<topic>/v<N>.avsc`) are
-//! compiled in by `build.rs`.
+//! compiled in by `build.rs`; [`evolution`] checks that each is compatible with the one before.
 
 pub mod confluent;
+pub mod evolution;
 pub mod registry;
 pub mod resolver;
 
