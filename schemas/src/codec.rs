@@ -292,4 +292,6 @@ pub fn decode_any(topic: Topic, body: &[u8]) -> Result<AnyRecord, CodecError> {
 }
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
