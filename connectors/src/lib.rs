@@ -13,6 +13,7 @@
 
 pub mod dead_letter;
 pub mod files;
+pub mod kafka;
 pub mod metrics;
 #[cfg(any(test, feature = "integration"))]
 pub mod samples;
