@@ -11,6 +11,7 @@
 //! With the cargo feature `integration`, [`testkit`] starts the real services through
 //! `deploy/local/<svc>.sh` and hands out unique names, for the integration tests in `tests/`.
 
+pub mod clickhouse;
 pub mod dead_letter;
 pub mod files;
 pub mod kafka;
