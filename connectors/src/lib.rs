@@ -14,6 +14,7 @@
 pub mod clickhouse;
 pub mod dead_letter;
 pub mod files;
+pub mod http;
 pub mod kafka;
 pub mod metrics;
 #[cfg(any(test, feature = "integration"))]
