@@ -19,6 +19,8 @@ pub mod kafka;
 pub mod metrics;
 #[cfg(any(test, feature = "integration"))]
 pub mod samples;
+#[cfg(feature = "integration")]
+pub mod testkit;
 
 pub use dead_letter::{DeadLetterError, DeadLetterWriter, DeadLetters, Origin};
 pub use metrics::ConnectorMetrics;
