@@ -389,3 +389,115 @@ async fn an_unreachable_broker_is_a_retryable_delivery_failure() {
     );
     let _ = order.key();
 }
+
+/// A stand-in Schema Registry (the real one is not part of the local stack): answers
+/// `GET /schemas/ids/{id}` for `known` with the orders schema, 404 for anything else.
+async fn fake_registry(known: u32) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/schemas/ids/{id}",
+        get(move |Path(id): Path<u32>| async move {
+            if id == known {
+                let body = serde_json::json!({
+                    "schema": allot_schemas::codec::schema_json(Topic::Orders)
+                });
+                (StatusCode::OK, body.to_string())
+            } else {
+                let body = serde_json::json!({"error_code": 40403, "message": "Schema not found"});
+                (StatusCode::NOT_FOUND, body.to_string())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_ids_are_fetched_on_first_sight_and_unknown_ones_dead_lettered() {
+    use allot_schemas::codec::{SchemaRegistryClient, SchemaRegistryConfig};
+    use std::sync::Arc;
+    let config = testkit::kafka_config("kafka_registry", 1);
+    ensure_topics(&config, &[Topic::Orders, Topic::DeadLetters])
+        .await
+        .unwrap();
+    let metrics = ConnectorMetrics::unregistered();
+    let sink = KafkaSink::new(&config, metrics.clone()).unwrap();
+    let (url, server) = fake_registry(7001).await;
+    let registry = Arc::new(
+        SchemaRegistryClient::new(&SchemaRegistryConfig {
+            url,
+            ..SchemaRegistryConfig::default()
+        })
+        .unwrap(),
+    );
+    let order: Order = allot_schemas::testkit::sample();
+    let mut body = Vec::new();
+    allot_schemas::codec::encode(&order, &mut body).unwrap();
+    let framed = |id: u32| {
+        let mut b = Vec::new();
+        confluent::write_header(id, &mut b);
+        b.extend_from_slice(&body);
+        b
+    };
+    let topic = config.topic_name(Topic::Orders);
+    for id in [7001, 7002, 7001] {
+        sink.send_raw(&topic, Some(b"k"), &framed(id))
+            .await
+            .unwrap();
+    }
+    let source = KafkaSource::with_registry(
+        &config,
+        &[Topic::Orders],
+        registry.clone(),
+        sink.clone(),
+        metrics.clone(),
+    )
+    .unwrap();
+    let got = take(&source, 2).await;
+    assert_eq!(got[0].record, AnyRecord::from(order.clone()));
+    assert_eq!((got[0].offset, got[1].offset), (0, 2));
+    assert_eq!(registry.cached_schemas(), 1, "7001 fetched once and cached");
+    assert_eq!(
+        metrics.dead_letters_total("allot.orders", DeadLetterKind::UnknownSchema),
+        1
+    );
+    server.abort();
+
+    // a registry that cannot be reached: the source stops instead of dead-lettering
+    let down = Arc::new(
+        SchemaRegistryClient::new(&SchemaRegistryConfig {
+            url: "http://127.0.0.1:1".into(),
+            timeout_ms: 500,
+            ..SchemaRegistryConfig::default()
+        })
+        .unwrap(),
+    );
+    let other = KafkaConfig {
+        group_id: format!("{}-down", config.group_id),
+        ..config.clone()
+    };
+    let source = KafkaSource::with_registry(
+        &other,
+        &[Topic::Orders],
+        down,
+        sink.clone(),
+        ConnectorMetrics::unregistered(),
+    )
+    .unwrap();
+    let err = tokio::time::timeout(WAIT, source.next())
+        .await
+        .expect("the source gives up within its retries")
+        .unwrap_err();
+    assert!(
+        matches!(err, KafkaError::SchemaFetch { id: 7001, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.action(), allot_connectors::ErrorAction::Stop);
+    cleanup(&config).await;
+}

@@ -112,6 +112,17 @@ pub enum KafkaError {
         #[source]
         source: RdKafkaError,
     },
+    /// The Schema Registry could not be reached to fetch the schema a message names (after
+    /// retries). The message is neither processed nor dead-lettered and not acked: stop, and
+    /// a restart reads it again from the committed offset.
+    #[error("failed to fetch schema id {id} from the schema registry")]
+    SchemaFetch {
+        /// The id the message named.
+        id: u32,
+        /// What the registry client reported.
+        #[source]
+        source: CodecError,
+    },
     /// A refused message could not be written to the dead-letter topic, so it is neither
     /// processed nor recorded: the source does not move past it.
     #[error("failed to dead-letter {origin}")]
@@ -132,7 +143,8 @@ impl KafkaError {
             KafkaError::Config(_)
             | KafkaError::Client { .. }
             | KafkaError::Encode { .. }
-            | KafkaError::Subscribe { .. } => ErrorAction::Stop,
+            | KafkaError::Subscribe { .. }
+            | KafkaError::SchemaFetch { .. } => ErrorAction::Stop,
             KafkaError::Admin { source, .. }
             | KafkaError::Produce { source, .. }
             | KafkaError::Consume { source }

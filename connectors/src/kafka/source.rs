@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use allot_schemas::codec::{SchemaRegistryClient, confluent};
 use allot_schemas::{
     AnyRecord, CodecError, ConfluentCodec, DeadLetter, SchemaResolver, StaticResolver, Topic,
-    codec::confluent,
 };
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::Message;
@@ -53,6 +55,66 @@ pub struct KafkaSource {
     dead_letters: DeadLetters,
     dead_letter_sink: KafkaSink,
     metrics: ConnectorMetrics,
+    /// Set when ids come from a Schema Registry: an id not cached yet is fetched, not refused.
+    registry: Option<Arc<SchemaRegistryClient>>,
+}
+
+/// Attempts to fetch a schema from the registry before giving up.
+const FETCH_ATTEMPTS: u32 = 5;
+
+/// A message as read, borrowed from the consumer.
+struct Raw<'a> {
+    name: &'a str,
+    topic: Option<Topic>,
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+    timestamp: Option<i64>,
+}
+
+/// A message kept past an `.await` (borrowed messages are not `Send`).
+struct OwnedRaw {
+    name: String,
+    topic: Option<Topic>,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    timestamp: Option<i64>,
+}
+
+impl Raw<'_> {
+    fn to_owned(&self) -> OwnedRaw {
+        OwnedRaw {
+            name: self.name.to_owned(),
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.map(<[u8]>::to_vec),
+            payload: self.payload.to_vec(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl OwnedRaw {
+    fn borrow(&self) -> Raw<'_> {
+        Raw {
+            name: &self.name,
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            payload: &self.payload,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+enum Step {
+    Refuse((String, DeadLetter)),
+    Fetch(u32, OwnedRaw),
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -122,14 +184,33 @@ impl KafkaSource {
             config: config.clone(),
             dead_letter_sink,
             metrics,
+            registry: None,
         })
+    }
+
+    /// Like [`new`](Self::new), with schema ids from a Schema Registry: a message naming an
+    /// id that is not cached yet is decoded after fetching the schema (`GET
+    /// /schemas/ids/{id}`); only an id the registry does not know is dead-lettered. If the
+    /// registry cannot be reached after a few attempts, [`next`](Self::next) fails with
+    /// [`KafkaError::SchemaFetch`] and the message is left unacked.
+    pub fn with_registry(
+        config: &KafkaConfig,
+        topics: &[Topic],
+        registry: Arc<SchemaRegistryClient>,
+        dead_letter_sink: KafkaSink,
+        metrics: ConnectorMetrics,
+    ) -> Result<Self, KafkaError> {
+        let mut source =
+            Self::with_resolver(config, topics, registry.clone(), dead_letter_sink, metrics)?;
+        source.registry = Some(registry);
+        Ok(source)
     }
 
     /// The next record that decodes. Messages that do not are dead-lettered on the way.
     /// Cancel-safe between messages: dropping the future loses no decoded record.
     pub async fn next(&self) -> Result<Consumed, KafkaError> {
         loop {
-            let refused = {
+            let step = {
                 let msg = self
                     .consumer
                     .recv()
@@ -154,44 +235,108 @@ impl KafkaSource {
                         .decode_any(topic_, payload)
                         .map_err(|e| decode_error(name, partition, offset, e)),
                 };
+                let raw = Raw {
+                    name,
+                    topic,
+                    partition,
+                    offset,
+                    key: msg.key(),
+                    payload: msg.payload().unwrap_or_default(),
+                    timestamp: msg.timestamp().to_millis(),
+                };
                 match decoded {
-                    Ok(record) => {
-                        let topic = record.topic();
-                        self.metrics.consumed(topic);
-                        return Ok(Consumed {
-                            topic,
-                            partition,
-                            offset,
-                            key: msg.key().map(<[u8]>::to_vec),
-                            timestamp: msg.timestamp().to_millis(),
-                            record,
-                        });
-                    }
-                    Err(error) => {
-                        let payload = msg.payload().unwrap_or_default();
-                        let origin = Origin {
-                            topic: name,
-                            partition,
-                            offset,
-                        };
-                        let mut letter = self.dead_letters.refuse(
-                            origin,
-                            topic.map_or(name, |t| t.name()),
-                            msg.key(),
-                            payload,
-                            &error,
-                        );
-                        if letter.schema_id.is_none() {
-                            letter.schema_id = confluent::split(payload)
-                                .ok()
-                                .and_then(|(id, _)| i32::try_from(id).ok());
-                        }
-                        (origin.to_string(), letter)
+                    Ok(record) => return Ok(self.consumed(&raw, record)),
+                    // a Schema Registry id not cached yet: fetch it, then decode again
+                    Err(KafkaError::Decode {
+                        source: CodecError::UnknownSchema { id, .. },
+                        ..
+                    }) if self.registry.is_some() => Step::Fetch(id, raw.to_owned()),
+                    Err(error) => Step::Refuse(self.refuse(&raw, &error)),
+                }
+            };
+            let refused = match step {
+                Step::Refuse(refused) => refused,
+                Step::Fetch(id, owned) => {
+                    let raw = owned.borrow();
+                    match self.fetch_and_decode(id, &raw).await? {
+                        Ok(record) => return Ok(self.consumed(&raw, record)),
+                        Err(error) => self.refuse(&raw, &error),
                     }
                 }
             };
             self.send_dead_letter(refused).await?;
         }
+    }
+
+    fn consumed(&self, raw: &Raw<'_>, record: AnyRecord) -> Consumed {
+        let topic = record.topic();
+        self.metrics.consumed(topic);
+        Consumed {
+            topic,
+            partition: raw.partition,
+            offset: raw.offset,
+            key: raw.key.map(<[u8]>::to_vec),
+            timestamp: raw.timestamp,
+            record,
+        }
+    }
+
+    fn refuse(&self, raw: &Raw<'_>, error: &KafkaError) -> (String, DeadLetter) {
+        let origin = Origin {
+            topic: raw.name,
+            partition: raw.partition,
+            offset: raw.offset,
+        };
+        let mut letter = self.dead_letters.refuse(
+            origin,
+            raw.topic.map_or(raw.name, |t| t.name()),
+            raw.key,
+            raw.payload,
+            error,
+        );
+        if letter.schema_id.is_none() {
+            letter.schema_id = confluent::split(raw.payload)
+                .ok()
+                .and_then(|(id, _)| i32::try_from(id).ok());
+        }
+        (origin.to_string(), letter)
+    }
+
+    /// Fetches schema `id` from the registry (retrying passing faults with backoff) and
+    /// decodes the message again. The outer error means the registry could not be reached:
+    /// the message is then neither processed nor dead-lettered, and not acked.
+    async fn fetch_and_decode(
+        &self,
+        id: u32,
+        raw: &Raw<'_>,
+    ) -> Result<Result<AnyRecord, KafkaError>, KafkaError> {
+        let registry = self.registry.as_ref().expect("only called with a registry");
+        let topic = raw
+            .topic
+            .expect("a registry fetch is only tried for a known topic");
+        let decode_error = |e| decode_error(raw.name, raw.partition, raw.offset, e);
+        let mut backoff = Duration::from_millis(100);
+        for attempt in 1..=FETCH_ATTEMPTS {
+            match registry.fetch(id).await {
+                Ok(_) => {
+                    return Ok(self
+                        .codec
+                        .decode_any(topic, raw.payload)
+                        .map_err(decode_error));
+                }
+                Err(e @ CodecError::Registry { .. }) if attempt < FETCH_ATTEMPTS => {
+                    tracing::warn!(id, attempt, "schema registry fetch failed, retrying: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(e @ CodecError::Registry { .. }) => {
+                    return Err(KafkaError::SchemaFetch { id, source: e });
+                }
+                // the registry does not know the id (or it is not Avro): a bad message
+                Err(e) => return Ok(Err(decode_error(e))),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     async fn send_dead_letter(
