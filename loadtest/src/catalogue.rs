@@ -29,79 +29,17 @@ pub struct Category {
 }
 
 /// The categories of a general-merchandise retailer.
+#[rustfmt::skip]
 pub const CATEGORIES: &[Category] = &[
-    Category {
-        name: "home",
-        weight: 18,
-        min_price_cents: 499,
-        max_price_cents: 14_999,
-        installable: false,
-        case_pack: 12,
-    },
-    Category {
-        name: "kitchen",
-        weight: 14,
-        min_price_cents: 399,
-        max_price_cents: 29_999,
-        installable: false,
-        case_pack: 12,
-    },
-    Category {
-        name: "electronics",
-        weight: 12,
-        min_price_cents: 1_999,
-        max_price_cents: 119_999,
-        installable: false,
-        case_pack: 6,
-    },
-    Category {
-        name: "appliances",
-        weight: 6,
-        min_price_cents: 14_999,
-        max_price_cents: 179_999,
-        installable: true,
-        case_pack: 1,
-    },
-    Category {
-        name: "furniture",
-        weight: 6,
-        min_price_cents: 7_999,
-        max_price_cents: 149_999,
-        installable: true,
-        case_pack: 1,
-    },
-    Category {
-        name: "apparel",
-        weight: 16,
-        min_price_cents: 999,
-        max_price_cents: 8_999,
-        installable: false,
-        case_pack: 24,
-    },
-    Category {
-        name: "toys",
-        weight: 10,
-        min_price_cents: 799,
-        max_price_cents: 11_999,
-        installable: false,
-        case_pack: 12,
-    },
-    Category {
-        name: "garden",
-        weight: 8,
-        min_price_cents: 499,
-        max_price_cents: 39_999,
-        installable: false,
-        case_pack: 6,
-    },
-    Category {
-        name: "sports",
-        weight: 10,
-        min_price_cents: 999,
-        max_price_cents: 49_999,
-        installable: false,
-        case_pack: 6,
-    },
+    Category { name: "home", weight: 18, min_price_cents: 499, max_price_cents: 14_999, installable: false, case_pack: 12 },
+    Category { name: "kitchen", weight: 14, min_price_cents: 399, max_price_cents: 29_999, installable: false, case_pack: 12 },
+    Category { name: "electronics", weight: 12, min_price_cents: 1_999, max_price_cents: 119_999, installable: false, case_pack: 6 },
+    Category { name: "appliances", weight: 6, min_price_cents: 14_999, max_price_cents: 179_999, installable: true, case_pack: 1 },
+    Category { name: "furniture", weight: 6, min_price_cents: 7_999, max_price_cents: 149_999, installable: true, case_pack: 1 },
+    Category { name: "apparel", weight: 16, min_price_cents: 999, max_price_cents: 8_999, installable: false, case_pack: 24 },
+    Category { name: "toys", weight: 10, min_price_cents: 799, max_price_cents: 11_999, installable: false, case_pack: 12 },
+    Category { name: "garden", weight: 8, min_price_cents: 499, max_price_cents: 39_999, installable: false, case_pack: 6 },
+    Category { name: "sports", weight: 10, min_price_cents: 999, max_price_cents: 49_999, installable: false, case_pack: 6 },
 ];
 
 /// One SKU.

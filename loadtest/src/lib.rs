@@ -21,5 +21,7 @@ pub mod cities;
 pub mod config;
 pub mod curves;
 pub mod network;
+pub mod workload;
 
 pub use config::WorkloadConfig;
+pub use workload::{BadKind, Workload, WorkloadStats};
