@@ -70,7 +70,34 @@ impl DeadLetters {
         error: &(dyn Error + 'static),
     ) -> DeadLetter {
         let (kind, schema_id) = classify(error);
-        let reason = error_chain(error);
+        self.letter(origin, metric_topic, key, payload, kind, error_chain(error), schema_id)
+    }
+
+    /// Like [`refuse`](Self::refuse), for a record that decoded but that a processor refused
+    /// (`VALIDATION`, `UNKNOWN_REFERENCE`), with the processor's reason.
+    pub fn refuse_as(
+        &self,
+        origin: Origin<'_>,
+        metric_topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        kind: DeadLetterKind,
+        reason: &str,
+    ) -> DeadLetter {
+        self.letter(origin, metric_topic, key, payload, kind, reason.to_owned(), None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn letter(
+        &self,
+        origin: Origin<'_>,
+        metric_topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        kind: DeadLetterKind,
+        reason: String,
+        schema_id: Option<i32>,
+    ) -> DeadLetter {
         self.metrics.dead_letter(metric_topic, kind);
         tracing::warn!(
             topic = origin.topic,
