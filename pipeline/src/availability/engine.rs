@@ -1,0 +1,749 @@
+//! [`AvailabilityEngine`]: applies inventory events to positions and publishes time-phased
+//! available-to-promise per sku, per channel, per location and across the network.
+//!
+//! `ATP(sku, loc, channel, D) = on_hand - reserved - safety_stock + in_transit(due <= D) +
+//! on_order(due <= D)`, each supply term only if the channel counts it; published values are
+//! never negative, and network ATP sums the eligible locations' published values, so a
+//! location short of stock never borrows from another's.
+
+use std::collections::HashMap;
+
+use allot_schemas::{
+    AdjustmentKind, AnyRecord, AtpBucket, Availability, ChannelAvailability, DeadLetterKind,
+    LocationAvailability, OrderEventKind, PosLineKind, ReturnCondition, SupplyType,
+};
+use foldhash::fast::FixedState;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::dedupe::{Dedupe, id_hash};
+use super::intern::{Id, Interner};
+use super::position::Position;
+use super::reference::{AvailabilityConfig, LocationRef, SafetyStock};
+use super::supply::{
+    Contribution, PurchaseOrderBody, PurchaseOrderDoc, ShipmentBody, ShipmentDoc, Stamp,
+};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What became of one input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied (it may or may not have changed availability).
+    Accepted,
+    /// An event id already applied inside the lateness window; nothing changed.
+    Duplicate,
+    /// Not applied; the record goes to the dead-letter topic with this reason.
+    Refused(DeadLetterKind, String),
+}
+
+/// All positions of one sku and what was last published for it.
+#[derive(Debug, Default)]
+struct SkuBook {
+    /// Sorted by location id.
+    positions: Vec<Position>,
+    /// Version of the last published availability (0: never published).
+    version: u64,
+    /// Hash of the last published content.
+    published: u64,
+    /// Queued for the next flush.
+    dirty: bool,
+}
+
+/// Counters for the metrics and the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Records applied.
+    pub accepted: u64,
+    /// Duplicates recognised.
+    pub duplicates: u64,
+    /// Records refused (dead-lettered).
+    pub refused: u64,
+    /// Accepted events naming a location not (yet) on the locations topic.
+    pub unknown_location: u64,
+    /// Availability records emitted.
+    pub published: u64,
+}
+
+/// How much state an engine holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// (sku, location) positions.
+    pub positions: usize,
+    /// Distinct skus seen.
+    pub skus: usize,
+    /// Distinct locations seen.
+    pub locations: usize,
+    /// Shipments and POs seen (closed ones included).
+    pub documents: usize,
+    /// Event ids remembered for deduplication (those inside the lateness window).
+    pub remembered_event_ids: usize,
+}
+
+/// The availability state of every sku and location this instance owns.
+#[derive(Debug)]
+pub struct AvailabilityEngine {
+    config: AvailabilityConfig,
+    skus: Interner,
+    locs: Interner,
+    docs: Interner,
+    books: HashMap<Id, SkuBook, FixedState>,
+    locations: HashMap<Id, LocationRef, FixedState>,
+    safety: SafetyStock,
+    shipments: HashMap<Id, ShipmentDoc, FixedState>,
+    purchase_orders: HashMap<Id, PurchaseOrderDoc, FixedState>,
+    /// Document → the inbound lines it currently contributes to positions.
+    contributed: HashMap<Id, Vec<Contribution>, FixedState>,
+    /// PO → the shipments that ship against it.
+    po_shipments: HashMap<Id, Vec<Id>, FixedState>,
+    dedupe: Dedupe,
+    /// The newest event time applied; "today" for the buckets.
+    watermark: i64,
+    dirty: Vec<Id>,
+    stats: EngineStats,
+    scratch: Vec<Contribution>,
+}
+
+impl AvailabilityEngine {
+    /// An empty engine. The config must have passed [`AvailabilityConfig::validate`].
+    pub fn new(config: AvailabilityConfig) -> AvailabilityEngine {
+        AvailabilityEngine {
+            config,
+            skus: Interner::default(),
+            locs: Interner::default(),
+            docs: Interner::default(),
+            books: HashMap::default(),
+            locations: HashMap::default(),
+            safety: SafetyStock::default(),
+            shipments: HashMap::default(),
+            purchase_orders: HashMap::default(),
+            contributed: HashMap::default(),
+            po_shipments: HashMap::default(),
+            dedupe: Dedupe::default(),
+            watermark: i64::MIN,
+            dirty: Vec::new(),
+            stats: EngineStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// (sku, location) positions held.
+    pub fn positions(&self) -> usize {
+        self.books.values().map(|b| b.positions.len()).sum()
+    }
+
+    /// How much state is held, by kind.
+    pub fn state_size(&self) -> StateSize {
+        StateSize {
+            positions: self.positions(),
+            skus: self.skus.len(),
+            locations: self.locs.len(),
+            documents: self.docs.len(),
+            remembered_event_ids: self.dedupe.len(),
+        }
+    }
+
+    /// The newest event time applied.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Events older than this are refused as too late.
+    fn cutoff(&self) -> i64 {
+        self.watermark.saturating_sub(self.config.max_lateness_ms)
+    }
+
+    /// Applies one record.
+    pub fn apply(&mut self, record: &AnyRecord) -> Applied {
+        let result = self.apply_inner(record);
+        match &result {
+            Applied::Accepted => self.stats.accepted += 1,
+            Applied::Duplicate => self.stats.duplicates += 1,
+            Applied::Refused(..) => self.stats.refused += 1,
+        }
+        result
+    }
+
+    fn apply_inner(&mut self, record: &AnyRecord) -> Applied {
+        let time = record.event_time();
+        let inventory = matches!(
+            record,
+            AnyRecord::PosSale(_)
+                | AnyRecord::Receipt(_)
+                | AnyRecord::Shipment(_)
+                | AnyRecord::PurchaseOrder(_)
+                | AnyRecord::Adjustment(_)
+                | AnyRecord::Return(_)
+                | AnyRecord::OrderEvent(_)
+        );
+        if !inventory {
+            return self.apply_reference(record);
+        }
+        if let Err(reason) = validate(record) {
+            return Applied::Refused(DeadLetterKind::Validation, reason);
+        }
+        if self.watermark != i64::MIN && time <= self.cutoff() {
+            return Applied::Refused(
+                DeadLetterKind::Validation,
+                format!(
+                    "too late: event time {time} is more than max_lateness_ms ({}) behind the \
+                     newest event ({}); replay into a fresh state or raise \
+                     availability.max_lateness_ms",
+                    self.config.max_lateness_ms, self.watermark
+                ),
+            );
+        }
+        let id = id_hash(record.event_id());
+        let is_document = matches!(record, AnyRecord::Shipment(_) | AnyRecord::PurchaseOrder(_));
+        if !is_document && !self.dedupe.insert(id, time) {
+            return Applied::Duplicate;
+        }
+        let rank = id as u32;
+        self.advance(time);
+        let stamp = (time, rank);
+        match record {
+            AnyRecord::PosSale(tx) => {
+                let loc = self.loc(&tx.store_id);
+                for line in &tx.lines {
+                    let qty = match line.kind {
+                        PosLineKind::Sale => -line.quantity,
+                        PosLineKind::Return => line.quantity,
+                    };
+                    self.with_position(&line.sku, loc, |p| p.apply_delta(time, qty));
+                }
+            }
+            AnyRecord::Receipt(r) => {
+                let loc = self.loc(&r.location_id);
+                for line in &r.lines {
+                    let received = line.quantity_received;
+                    let damaged = line.quantity_damaged;
+                    self.with_position(&line.sku, loc, |p| {
+                        p.add_unsellable(damaged);
+                        p.apply_delta(time, received) || damaged != 0
+                    });
+                }
+                if let Some(s) = &r.shipment_id {
+                    let doc = self.docs.intern(s);
+                    self.change_shipment(doc, |d| d.close());
+                } else if let Some(po) = &r.po_id {
+                    let doc = self.docs.intern(po);
+                    let lines: Vec<(Id, i32)> = r
+                        .lines
+                        .iter()
+                        .map(|l| {
+                            (
+                                self.skus.intern(&l.sku),
+                                l.quantity_received + l.quantity_damaged,
+                            )
+                        })
+                        .collect();
+                    self.change_purchase_order(doc, |d| {
+                        for (sku, qty) in lines {
+                            d.receive_direct(sku, qty);
+                        }
+                    });
+                }
+            }
+            AnyRecord::Shipment(s) => {
+                let doc = self.docs.intern(&s.shipment_id);
+                let body = (!s.lines.is_empty()).then(|| ShipmentBody {
+                    destination: self.locs.intern(&s.destination_location_id),
+                    po: s.po_id.as_deref().map(|p| self.docs.intern(p)),
+                    lines: s
+                        .lines
+                        .iter()
+                        .map(|l| (self.skus.intern(&l.sku), l.quantity))
+                        .collect(),
+                });
+                let eta = s.expected_arrival;
+                let status = s.status;
+                self.change_shipment(doc, |d| d.merge(stamp, status, eta, body));
+            }
+            AnyRecord::PurchaseOrder(po) => {
+                let doc = self.docs.intern(&po.po_id);
+                let body = PurchaseOrderBody {
+                    status: po.status,
+                    destination: self.locs.intern(&po.destination_location_id),
+                    expected: po.expected_date,
+                    lines: po
+                        .lines
+                        .iter()
+                        .map(|l| (self.skus.intern(&l.sku), l.quantity_ordered))
+                        .collect(),
+                };
+                self.change_purchase_order(doc, |d| d.merge(stamp, body));
+            }
+            AnyRecord::Adjustment(a) => {
+                let loc = self.loc(&a.location_id);
+                let q = a.quantity;
+                self.with_position(&a.sku, loc, |p| match a.kind {
+                    AdjustmentKind::CycleCount => p.apply_count(time, rank, q),
+                    AdjustmentKind::Shrink => p.apply_delta(time, -q),
+                    AdjustmentKind::Damage => {
+                        p.add_unsellable(q);
+                        p.apply_delta(time, -q);
+                        true
+                    }
+                    AdjustmentKind::Found | AdjustmentKind::Correction => p.apply_delta(time, q),
+                });
+            }
+            AnyRecord::Return(r) => {
+                let loc = self.loc(&r.location_id);
+                for line in &r.lines {
+                    let q = line.quantity;
+                    let resellable = line.condition == ReturnCondition::Resellable;
+                    self.with_position(&line.sku, loc, |p| {
+                        if resellable {
+                            p.apply_delta(time, q)
+                        } else {
+                            p.add_unsellable(q);
+                            true
+                        }
+                    });
+                }
+            }
+            AnyRecord::OrderEvent(e) => {
+                if matches!(e.kind, OrderEventKind::Shipped | OrderEventKind::PickedUp)
+                    && let Some(loc) = &e.location_id
+                {
+                    let loc = self.loc(loc);
+                    for line in &e.lines {
+                        let q = line.quantity;
+                        self.with_position(&line.sku, loc, |p| p.apply_delta(time, -q));
+                    }
+                }
+            }
+            _ => unreachable!("only inventory records get here"),
+        }
+        Applied::Accepted
+    }
+
+    /// Reference data and records the ATP formula does not read.
+    fn apply_reference(&mut self, record: &AnyRecord) -> Applied {
+        let stamp: Stamp = (record.event_time(), id_hash(record.event_id()) as u32);
+        match record {
+            AnyRecord::Location(l) => {
+                let loc = self.locs.intern(&l.location_id);
+                if self.locations.get(&loc).is_some_and(|r| r.stamp >= stamp) {
+                    return Applied::Accepted;
+                }
+                let new = LocationRef::new(stamp, l, &self.config);
+                let old_mask = self.locations.get(&loc).map(|r| r.channel_mask);
+                self.locations.insert(loc, new.clone());
+                if old_mask != Some(new.channel_mask) {
+                    self.mark_all_dirty();
+                }
+            }
+            AnyRecord::SafetyStock(p) => {
+                let sku = p.sku.as_deref().map(|s| self.skus.intern(s));
+                let loc = p.location_id.as_deref().map(|l| self.locs.intern(l));
+                let channel = match p.channel {
+                    None => None,
+                    Some(c) => match self.config.channels.iter().position(|x| x.channel == c) {
+                        Some(i) => Some(i as u8),
+                        // A policy for a channel we do not publish changes nothing.
+                        None => return Applied::Accepted,
+                    },
+                };
+                match self.safety.apply(stamp, p, sku, loc, channel) {
+                    None => {}
+                    Some(Some(sku)) => self.mark_dirty(sku),
+                    Some(None) => self.mark_all_dirty(),
+                }
+            }
+            // Orders, sourcing rules and prices are for sourcing; outputs are not inputs.
+            _ => {}
+        }
+        Applied::Accepted
+    }
+
+    fn advance(&mut self, time: i64) {
+        if time <= self.watermark {
+            return;
+        }
+        let new_day = self.watermark == i64::MIN
+            || time.div_euclid(DAY_MS) != self.watermark.div_euclid(DAY_MS);
+        self.watermark = time;
+        let cutoff = self.cutoff();
+        self.dedupe.evict(cutoff);
+        if new_day {
+            // The bucket dates moved: every sku's availability is re-dated.
+            self.mark_all_dirty();
+        }
+    }
+
+    fn loc(&mut self, name: &str) -> Id {
+        let id = self.locs.intern(name);
+        if !self.locations.contains_key(&id) {
+            self.stats.unknown_location += 1;
+        }
+        id
+    }
+
+    /// Runs `f` on the position of (`sku`, `loc`), creating it if needed; marks the sku dirty
+    /// if `f` says it changed anything.
+    fn with_position(&mut self, sku: &str, loc: Id, f: impl FnOnce(&mut Position) -> bool) {
+        let sku = self.skus.intern(sku);
+        let cutoff = self.cutoff();
+        let book = self.books.entry(sku).or_default();
+        let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
+            Ok(i) => i,
+            Err(i) => {
+                book.positions.insert(i, Position::new(loc));
+                i
+            }
+        };
+        let p = &mut book.positions[i];
+        p.fold(cutoff);
+        if f(p) && !book.dirty {
+            book.dirty = true;
+            self.dirty.push(sku);
+        }
+    }
+
+    fn mark_dirty(&mut self, sku: Id) {
+        let book = self.books.entry(sku).or_default();
+        if !book.dirty {
+            book.dirty = true;
+            self.dirty.push(sku);
+        }
+    }
+
+    fn mark_all_dirty(&mut self) {
+        let mut skus: Vec<Id> = self
+            .books
+            .iter_mut()
+            .filter(|(_, b)| !b.dirty)
+            .map(|(s, b)| {
+                b.dirty = true;
+                *s
+            })
+            .collect();
+        skus.sort_unstable();
+        self.dirty.extend(skus);
+    }
+
+    /// Applies `change` to a shipment and moves its in-transit lines (and its PO's on-order
+    /// lines) to match.
+    fn change_shipment(&mut self, doc: Id, change: impl FnOnce(&mut ShipmentDoc)) {
+        let d = self.shipments.entry(doc).or_default();
+        let old_po = d.po();
+        change(d);
+        let new_po = d.po();
+        let mut new = std::mem::take(&mut self.scratch);
+        new.clear();
+        d.contributions(doc, &mut new);
+        self.replace_contributions(doc, &new);
+        self.scratch = new;
+        if let Some(po) = new_po {
+            let list = self.po_shipments.entry(po).or_default();
+            if !list.contains(&doc) {
+                list.push(doc);
+            }
+        }
+        if old_po != new_po
+            && let Some(po) = old_po
+            && let Some(list) = self.po_shipments.get_mut(&po)
+        {
+            list.retain(|s| *s != doc);
+        }
+        for po in [old_po, new_po].into_iter().flatten() {
+            self.change_purchase_order(po, |_| {});
+        }
+    }
+
+    /// Applies `change` to a PO and moves its on-order lines to match (also after a change
+    /// to one of its shipments, with a no-op `change`).
+    fn change_purchase_order(&mut self, doc: Id, change: impl FnOnce(&mut PurchaseOrderDoc)) {
+        let mut shipped: HashMap<Id, i32, FixedState> = HashMap::default();
+        for s in self.po_shipments.get(&doc).into_iter().flatten() {
+            if let Some(sd) = self.shipments.get(s) {
+                for (sku, qty) in sd.shipped_against_po() {
+                    *shipped.entry(sku).or_default() += qty;
+                }
+            }
+        }
+        let d = self.purchase_orders.entry(doc).or_default();
+        change(d);
+        let mut new = Vec::new();
+        d.contributions(doc, &shipped, &mut new);
+        self.replace_contributions(doc, &new);
+    }
+
+    /// Makes `new` the inbound lines `doc` contributes, replacing what it contributed
+    /// before; marks the skus whose lines changed.
+    fn replace_contributions(&mut self, doc: Id, new: &[Contribution]) {
+        let old = self.contributed.get(&doc).map_or(&[][..], Vec::as_slice);
+        if old == new {
+            return;
+        }
+        let old = self.contributed.remove(&doc).unwrap_or_default();
+        for &(sku, loc, _) in &old {
+            if let Some(book) = self.books.get_mut(&sku)
+                && let Ok(i) = book.positions.binary_search_by_key(&loc, |p| p.loc)
+            {
+                book.positions[i].remove_inbound(doc);
+            }
+            self.mark_dirty(sku);
+        }
+        for &(sku, loc, line) in new {
+            let book = self.books.entry(sku).or_default();
+            let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
+                Ok(i) => i,
+                Err(i) => {
+                    book.positions.insert(i, Position::new(loc));
+                    i
+                }
+            };
+            book.positions[i].add_inbound(line);
+            self.mark_dirty(sku);
+        }
+        if !new.is_empty() {
+            self.contributed.insert(doc, new.to_vec());
+        }
+    }
+
+    /// Publishes the availability of every sku changed since the last flush whose published
+    /// values differ from the last message, in the order the skus were first changed.
+    pub fn flush(&mut self, out: &mut Vec<Availability>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for sku in &dirty {
+            let hash = self.content_hash(*sku);
+            let book = self.books.get_mut(sku).expect("dirty skus have a book");
+            book.dirty = false;
+            if book.version > 0 && book.published == hash {
+                continue;
+            }
+            if book.version == 0 && book.positions.iter().all(Position::is_empty) {
+                continue;
+            }
+            book.version += 1;
+            book.published = hash;
+            self.stats.published += 1;
+            out.push(self.build(*sku));
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// The availability of `sku` as it stands, with the version of the last message
+    /// published for it (0 if none). `None` for a sku never seen.
+    pub fn snapshot(&self, sku: &str) -> Option<Availability> {
+        self.skus
+            .get(sku)
+            .filter(|s| self.books.contains_key(s))
+            .map(|s| self.build(s))
+    }
+
+    /// The current availability of every sku that has something to publish (for final
+    /// snapshots and tests), sorted by sku.
+    pub fn snapshot_all(&self) -> Vec<Availability> {
+        let mut all: Vec<Availability> = self
+            .books
+            .iter()
+            .filter(|(_, b)| b.version > 0 || b.positions.iter().any(|p| !p.is_empty()))
+            .map(|(s, _)| self.build(*s))
+            .collect();
+        all.sort_by(|a, b| a.sku.cmp(&b.sku));
+        all
+    }
+
+    /// The bucket end dates of channel `c`, from the watermark's day.
+    fn bucket_ends(&self, c: usize) -> impl Iterator<Item = i64> + '_ {
+        let today = if self.watermark == i64::MIN {
+            0
+        } else {
+            self.watermark.div_euclid(DAY_MS)
+        };
+        self.config.channels[c]
+            .bucket_days
+            .iter()
+            .map(move |d| (today + i64::from(*d) + 1) * DAY_MS - 1)
+    }
+
+    /// Visits every published number of `sku` in a fixed order: per channel, per eligible
+    /// location `(loc, on_hand, reserved, safety_stock, [atp per bucket])`.
+    fn visit(&self, sku: Id, mut f: impl FnMut(usize, &Position, i32, &[i64])) {
+        let Some(book) = self.books.get(&sku) else {
+            return;
+        };
+        let mut atp = Vec::with_capacity(8);
+        for (c, policy) in self.config.channels.iter().enumerate() {
+            let on_hand = policy.supply_types.contains(&SupplyType::OnHand);
+            let in_transit = policy.supply_types.contains(&SupplyType::InTransit);
+            let on_order = policy.supply_types.contains(&SupplyType::OnOrder);
+            for p in &book.positions {
+                let eligible = self
+                    .locations
+                    .get(&p.loc)
+                    .is_some_and(|l| l.channel_mask & (1 << c) != 0);
+                if !eligible || p.is_empty() {
+                    continue;
+                }
+                let ss = self.safety.units(sku, p.loc, c as u8);
+                let base = if on_hand { i64::from(p.on_hand()) } else { 0 }
+                    - i64::from(p.reserved())
+                    - i64::from(ss);
+                atp.clear();
+                for until in self.bucket_ends(c) {
+                    atp.push((base + p.inbound_due(until, in_transit, on_order)).max(0));
+                }
+                f(c, p, ss, &atp);
+            }
+        }
+    }
+
+    fn content_hash(&self, sku: Id) -> u64 {
+        let mut h = Xxh3::new();
+        for c in 0..self.config.channels.len() {
+            for until in self.bucket_ends(c) {
+                h.update(&until.to_le_bytes());
+            }
+        }
+        self.visit(sku, |c, p, ss, atp| {
+            h.update(&[c as u8]);
+            h.update(&p.loc.to_le_bytes());
+            h.update(&p.on_hand().to_le_bytes());
+            h.update(&p.reserved().to_le_bytes());
+            h.update(&ss.to_le_bytes());
+            for v in atp {
+                h.update(&v.to_le_bytes());
+            }
+        });
+        h.digest()
+    }
+
+    fn build(&self, sku: Id) -> Availability {
+        let book = &self.books[&sku];
+        let mut channels: Vec<ChannelAvailability> = self
+            .config
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(c, policy)| ChannelAvailability {
+                channel: policy.channel,
+                network: self
+                    .bucket_ends(c)
+                    .map(|until| AtpBucket { until, atp: 0 })
+                    .collect(),
+                locations: Vec::new(),
+            })
+            .collect();
+        self.visit(sku, |c, p, ss, atp| {
+            let ch = &mut channels[c];
+            for (n, v) in ch.network.iter_mut().zip(atp) {
+                n.atp += v;
+            }
+            ch.locations.push(LocationAvailability {
+                location_id: self.locs.name(p.loc).to_owned(),
+                on_hand: i64::from(p.on_hand()),
+                reserved: i64::from(p.reserved()),
+                safety_stock: i64::from(ss),
+                buckets: ch
+                    .network
+                    .iter()
+                    .zip(atp)
+                    .map(|(n, v)| AtpBucket {
+                        until: n.until,
+                        atp: *v,
+                    })
+                    .collect(),
+            });
+        });
+        // Interned ids follow arrival order; the wire lists locations by id string.
+        for ch in &mut channels {
+            ch.locations
+                .sort_unstable_by(|a, b| a.location_id.cmp(&b.location_id));
+        }
+        let name = self.skus.name(sku);
+        Availability {
+            event_id: format!("availability/{name}/{}", book.version),
+            event_time: self.watermark.max(0),
+            source: self.config.source.clone(),
+            sku: name.to_owned(),
+            version: book.version as i64,
+            channels,
+        }
+    }
+}
+
+/// Checks an inventory record's quantities; the error says which line and why.
+fn validate(record: &AnyRecord) -> Result<(), String> {
+    fn positive(what: &str, i: usize, q: i32) -> Result<(), String> {
+        if q <= 0 {
+            return Err(format!("line {i}: {what} must be positive, got {q}"));
+        }
+        Ok(())
+    }
+    match record {
+        AnyRecord::PosSale(tx) => {
+            if tx.lines.is_empty() {
+                return Err("a register transaction without lines".into());
+            }
+            tx.lines
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, l)| positive("quantity", i, l.quantity))
+        }
+        AnyRecord::Receipt(r) => r.lines.iter().enumerate().try_for_each(|(i, l)| {
+            if l.quantity_received < 0 || l.quantity_damaged < 0 {
+                Err(format!(
+                    "line {i}: received and damaged quantities must not be negative, got {} and {}",
+                    l.quantity_received, l.quantity_damaged
+                ))
+            } else {
+                Ok(())
+            }
+        }),
+        AnyRecord::Shipment(s) => s
+            .lines
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, l)| positive("quantity", i, l.quantity)),
+        AnyRecord::PurchaseOrder(po) => po
+            .lines
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, l)| positive("quantity_ordered", i, l.quantity_ordered)),
+        AnyRecord::Adjustment(a) => match a.kind {
+            AdjustmentKind::CycleCount if a.quantity < 0 => Err(format!(
+                "a cycle count must not be negative, got {}",
+                a.quantity
+            )),
+            AdjustmentKind::Shrink | AdjustmentKind::Damage | AdjustmentKind::Found
+                if a.quantity <= 0 =>
+            {
+                Err(format!(
+                    "{:?} quantity must be positive (the kind gives the sign), got {}",
+                    a.kind, a.quantity
+                ))
+            }
+            _ => Ok(()),
+        },
+        AnyRecord::Return(r) => r
+            .lines
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, l)| positive("quantity", i, l.quantity)),
+        AnyRecord::OrderEvent(e) => match e.kind {
+            OrderEventKind::Shipped | OrderEventKind::PickedUp => {
+                if e.location_id.is_none() {
+                    return Err(format!("{:?} without a location_id", e.kind));
+                }
+                e.lines
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, l)| positive("quantity", i, l.quantity))
+            }
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,15 @@
+//! Available-to-promise: positions per (sku, location), the inbound supply documents that
+//! feed them, the reference data that shapes them, and the engine that publishes
+//! time-phased availability per channel. Pure: no I/O, no clock.
+
+mod dedupe;
+mod engine;
+mod intern;
+mod position;
+mod reference;
+mod supply;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{Applied, AvailabilityEngine, EngineStats, StateSize};
+pub use reference::{AvailabilityConfig, ChannelPolicy};

@@ -1,0 +1,97 @@
+//! The pipeline's own Prometheus metrics (the connectors register theirs separately, see
+//! `allot_connectors::metrics`): what the processors did with each record, what they
+//! published, how big the state is, and how long publishing took.
+
+use allot_schemas::Topic;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::availability::Applied;
+
+/// Every metric the pipeline promises. Cheap to clone (the handles share their values).
+#[derive(Debug, Clone)]
+pub struct PipelineMetrics {
+    applied: IntCounterVec,
+    published: IntCounter,
+    positions: IntGauge,
+    publish_latency: Histogram,
+}
+
+impl PipelineMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let m = Self::unregistered();
+        registry.register(Box::new(m.applied.clone()))?;
+        registry.register(Box::new(m.published.clone()))?;
+        registry.register(Box::new(m.positions.clone()))?;
+        registry.register(Box::new(m.publish_latency.clone()))?;
+        Ok(m)
+    }
+
+    /// Metrics that count but are exported nowhere (tools, tests).
+    pub fn unregistered() -> Self {
+        PipelineMetrics {
+            applied: IntCounterVec::new(
+                Opts::new(
+                    "allot_records_applied_total",
+                    "Input records by topic and what the processors did with them \
+                     (accepted, duplicate, refused).",
+                ),
+                &["topic", "outcome"],
+            )
+            .expect("valid metric"),
+            published: IntCounter::new(
+                "allot_availability_published_total",
+                "Availability messages published (after change detection and coalescing).",
+            )
+            .expect("valid metric"),
+            positions: IntGauge::new(
+                "allot_state_positions",
+                "(sku, location) positions held in memory.",
+            )
+            .expect("valid metric"),
+            publish_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    "allot_publish_latency_seconds",
+                    "Wall time from reading an input record to publishing the availability \
+                     it changed (includes coalescing).",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ]),
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    /// Counts one applied record.
+    pub fn applied(&self, topic: Topic, outcome: &Applied) {
+        let label = match outcome {
+            Applied::Accepted => "accepted",
+            Applied::Duplicate => "duplicate",
+            Applied::Refused(..) => "refused",
+        };
+        self.applied.with_label_values(&[topic.name(), label]).inc();
+    }
+
+    /// Records applied of `topic` with `outcome` so far.
+    pub fn applied_total(&self, topic: Topic, outcome: &str) -> u64 {
+        self.applied
+            .with_label_values(&[topic.name(), outcome])
+            .get()
+    }
+
+    /// Counts published availability messages.
+    pub fn published(&self, n: usize) {
+        self.published.inc_by(n as u64);
+    }
+
+    /// Sets the state size.
+    pub fn set_positions(&self, n: usize) {
+        self.positions.set(n as i64);
+    }
+
+    /// Records the latency of one flush (seconds).
+    pub fn publish_latency(&self, seconds: f64) {
+        self.publish_latency.observe(seconds);
+    }
+}
