@@ -20,7 +20,9 @@ pub mod catalogue;
 pub mod cities;
 pub mod config;
 pub mod curves;
+pub mod driver;
 pub mod network;
+pub mod sink;
 pub mod workload;
 
 pub use config::WorkloadConfig;

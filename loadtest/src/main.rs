@@ -1,0 +1,243 @@
+//! `allot-loadtest`: generates the deterministic retail workload and writes it to stdout,
+//! a data set directory, Kafka, or nowhere (to measure the generator), at a target rate.
+
+use std::path::PathBuf;
+
+use allot_connectors::files::Format;
+use allot_connectors::kafka::{KafkaConfig, ensure_topics};
+use allot_loadtest::driver::{DriveOptions, RunSummary, drive};
+use allot_loadtest::sink::{CountingSink, FilesSink, JsonLinesSink, KafkaEventSink};
+use allot_loadtest::{Workload, WorkloadConfig};
+use allot_schemas::{Direction, Topic};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+/// Deterministic retail workload generator for allot.
+///
+/// Simulates a retail network (DCs, stores and dark stores in real cities) and emits its
+/// events in event-time order: reference data, register sales, transfers, purchase orders,
+/// receipts, counts, orders from every channel and what happens to them. The same seed and
+/// config always give the same stream.
+///
+/// Config layers: built-in defaults < --config file < ALLOT__WORKLOAD__<KEY> environment
+/// variables < the flags below.
+#[derive(Debug, Parser)]
+#[command(name = "allot-loadtest", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate the workload and write it to a sink, then print a summary.
+    Generate(GenerateArgs),
+    /// Print the effective workload config (after every layer) as JSON.
+    Config(WorkloadArgs),
+    /// Print the simulated network: every location with its city and capabilities.
+    Network(WorkloadArgs),
+}
+
+/// The workload knobs that have flags; every other key comes from the file or environment.
+#[derive(Debug, Args)]
+struct WorkloadArgs {
+    /// A TOML file with workload keys, at the top level or under `[workload]`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seed of the generator; also part of every id.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated days.
+    #[arg(long)]
+    days: Option<u32>,
+    /// First simulated day, YYYY-MM-DD (UTC midnight).
+    #[arg(long, value_name = "DATE")]
+    start_date: Option<String>,
+    /// Comma-separated ISO country codes the network spans (e.g. FR,DE,NL).
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    countries: Option<Vec<String>>,
+    /// Distribution centres.
+    #[arg(long)]
+    dcs: Option<u32>,
+    /// Stores.
+    #[arg(long)]
+    stores: Option<u32>,
+    /// Dark stores (same-day sites).
+    #[arg(long)]
+    dark_stores: Option<u32>,
+    /// SKUs in the catalogue.
+    #[arg(long)]
+    skus: Option<u32>,
+    /// Orders per day over all channels.
+    #[arg(long)]
+    orders_per_day: Option<f64>,
+    /// Register transactions per average store per day.
+    #[arg(long)]
+    baskets_per_store_per_day: Option<f64>,
+    /// Probability per record of also emitting an invalid-but-decodable record.
+    #[arg(long, value_name = "P")]
+    bad_record_rate: Option<f64>,
+}
+
+impl WorkloadArgs {
+    fn load(&self) -> anyhow::Result<WorkloadConfig> {
+        let mut c = WorkloadConfig::load(self.config.as_deref())?;
+        macro_rules! set {
+            ($($field:ident => $target:ident),*) => {
+                $(if let Some(v) = &self.$field { c.$target = v.clone(); })*
+            };
+        }
+        set!(seed => seed, days => days, start_date => start_date, countries => countries,
+             dcs => dcs, stores => stores, dark_stores => dark_stores, skus => skus,
+             orders_per_day => orders_per_day,
+             baskets_per_store_per_day => pos_baskets_per_store_per_day,
+             bad_record_rate => bad_record_rate);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Target records per second; 0 writes as fast as the sink takes them.
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    rate: f64,
+    /// Where records go:
+    /// `count` (discard, count only),
+    /// `stdout` (JSON lines {"topic","key","value"}),
+    /// `jsonl:DIR` or `avro:DIR` (a data set: one file per topic, replayable by `allot`),
+    /// `kafka:HOST:PORT[,HOST:PORT...]` (Confluent-framed Avro; creates missing topics).
+    #[arg(
+        long,
+        default_value = "count",
+        value_name = "SINK",
+        verbatim_doc_comment
+    )]
+    out: String,
+    /// Stop after this many records.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// With `--out count`, Avro-encode every record to report bytes per topic.
+    #[arg(long)]
+    measure_bytes: bool,
+    /// With `--out kafka:...`, prefix of every topic name.
+    #[arg(long, default_value = "", value_name = "PREFIX")]
+    topic_prefix: String,
+    /// With `--out kafka:...`, most deliveries awaited at once.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    max_in_flight: usize,
+    /// Write the summary as JSON to this file as well.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// No progress bar and no summary table (the report file is still written).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(args) => {
+            let config = args.load()?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+        }
+        Command::Network(args) => print_network(&args.load()?)?,
+        Command::Generate(args) => generate(args).await?,
+    }
+    Ok(())
+}
+
+fn print_network(config: &WorkloadConfig) -> anyhow::Result<()> {
+    let workload = Workload::new(config.clone())?;
+    println!(
+        "{:<11} {:<10} {:<28} {:<14} {:<3} {:>9} {:>10}  capabilities / groups",
+        "id", "kind", "name", "city", "cc", "latitude", "longitude"
+    );
+    for s in &workload.network().sites {
+        let city = allot_loadtest::cities::CITIES[s.city];
+        println!(
+            "{:<11} {:<10} {:<28} {:<14} {:<3} {:>9.4} {:>10.4}  {:?} {:?}",
+            s.id,
+            format!("{:?}", s.kind),
+            s.name,
+            city.name,
+            city.country,
+            s.lat,
+            s.lon,
+            s.capabilities,
+            s.groups
+        );
+    }
+    Ok(())
+}
+
+async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let config = args.workload.load()?;
+    let mut workload = Workload::new(config)?;
+    let options = DriveOptions {
+        rate: (args.rate > 0.0).then_some(args.rate),
+        limit: args.limit,
+        progress: !args.quiet,
+    };
+    let summary = match args.out.split_once(':') {
+        None if args.out == "count" => {
+            let mut sink = CountingSink::new(args.measure_bytes);
+            drive(&mut workload, &mut sink, &options).await?
+        }
+        None if args.out == "stdout" => {
+            let mut sink = JsonLinesSink::stdout();
+            drive(&mut workload, &mut sink, &options).await?
+        }
+        Some(("jsonl", dir)) => run_files(&mut workload, dir, Format::Jsonl, &options).await?,
+        Some(("avro", dir)) => run_files(&mut workload, dir, Format::Avro, &options).await?,
+        Some(("kafka", servers)) => {
+            let kafka = KafkaConfig {
+                bootstrap_servers: servers.to_string(),
+                client_id: "allot-loadtest".to_string(),
+                topic_prefix: args.topic_prefix.clone(),
+                ..KafkaConfig::default()
+            };
+            kafka.validate().map_err(anyhow::Error::msg)?;
+            let inputs: Vec<Topic> = Topic::ALL
+                .into_iter()
+                .filter(|t| t.direction() == Direction::Input)
+                .collect();
+            ensure_topics(&kafka, &inputs)
+                .await
+                .context("failed to create the input topics")?;
+            let mut sink = KafkaEventSink::new(&kafka, args.max_in_flight)?;
+            drive(&mut workload, &mut sink, &options).await?
+        }
+        _ => bail!(
+            "--out {:?} is not one of count, stdout, jsonl:DIR, avro:DIR, kafka:SERVERS",
+            args.out
+        ),
+    };
+    if !args.quiet {
+        eprint!("{}", summary.table());
+    }
+    if let Some(path) = &args.report {
+        write_report(path, &summary)?;
+    }
+    Ok(())
+}
+
+async fn run_files(
+    workload: &mut Workload,
+    dir: &str,
+    format: Format,
+    options: &DriveOptions,
+) -> anyhow::Result<RunSummary> {
+    let mut sink = FilesSink::create(dir, format)?;
+    drive(workload, &mut sink, options).await
+}
+
+fn write_report(path: &std::path::Path, summary: &RunSummary) -> anyhow::Result<()> {
+    let mut json = serde_json::to_value(summary)?;
+    json["records_per_sec"] = serde_json::json!(summary.rate());
+    std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("failed to write the report {}", path.display()))
+}
