@@ -255,3 +255,18 @@ record!(Disruption, Topic::Disruptions, |r| r
     .or_else(|| r.location_id.clone())
     .unwrap_or_else(|| r.disruption_id.clone()));
 record!(DeadLetter, Topic::DeadLetters, |r| r.topic.clone());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all_and_names_are_unique() {
+        for (i, topic) in Topic::ALL.into_iter().enumerate() {
+            assert_eq!(topic.index(), i);
+            assert_eq!(Topic::from_name(topic.name()), Some(topic));
+            assert_eq!(Topic::from_name(topic.dir()), Some(topic));
+        }
+        assert_eq!(Topic::from_name("allot.nothing"), None);
+    }
+}

@@ -1,8 +1,8 @@
 //! The Rust types of every topic's Avro schema, one module per topic.
 //!
 //! Field names, order and types mirror `schemas/avro/<topic>/v<N>.avsc` exactly; the
-//! `schema_matches_types` tests in `crate::topic` prove it for every topic. Doc comments are
-//! the schemas' own `doc` strings.
+//! `types_fit_schemas` and `schema_data_fits_types` tests in `crate::codec` prove it for every
+//! topic, in both directions. Doc comments are the schemas' own `doc` strings.
 
 pub mod availability;
 pub mod common;
