@@ -18,6 +18,8 @@ mod orders;
 mod reference;
 mod sales;
 mod supply;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};

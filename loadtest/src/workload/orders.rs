@@ -333,8 +333,12 @@ impl Workload {
             }
         };
 
-        // Prices from the price book, with the odd deliberate mismatch.
-        let country = CITIES[self.network.cities[city]].country;
+        // Prices from the price book of the country the goods are delivered or collected
+        // in, with the odd deliberate mismatch.
+        let country = match (fulfilment, site) {
+            (FulfilmentType::PickupInStore, Some(s)) => self.network.sites[s].country(),
+            _ => CITIES[self.network.cities[city]].country,
+        };
         let list = self.catalogue.list_for(country, channel);
         let mismatch = self.chance(self.config.price_mismatch_rate);
         if mismatch {
