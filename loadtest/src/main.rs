@@ -1,7 +1,9 @@
 //! `allot-loadtest`: generates the deterministic retail workload and writes it to stdout,
 //! a data set directory, Kafka, or nowhere (to measure the generator), at a target rate.
 
+use std::io::Write as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use allot_connectors::files::Format;
 use allot_connectors::kafka::{KafkaConfig, ensure_topics};
@@ -137,39 +139,67 @@ struct GenerateArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Config(args) => {
-            let config = args.load()?;
-            println!("{}", serde_json::to_string_pretty(&config)?);
+    let result = match cli.command {
+        Command::Config(args) => print_config(&args),
+        Command::Network(args) => args.load().and_then(|c| print_network(&c)),
+        Command::Generate(args) => generate(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): that is how a pipeline ends, not a failure.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
         }
-        Command::Network(args) => print_network(&args.load()?)?,
-        Command::Generate(args) => generate(args).await?,
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn print_config(args: &WorkloadArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&config)?)?;
     Ok(())
 }
 
 fn print_network(config: &WorkloadConfig) -> anyhow::Result<()> {
     let workload = Workload::new(config.clone())?;
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{:<11} {:<10} {:<28} {:<14} {:<3} {:>9} {:>10}  capabilities / groups",
         "id", "kind", "name", "city", "cc", "latitude", "longitude"
-    );
+    )?;
     for s in &workload.network().sites {
         let city = allot_loadtest::cities::CITIES[s.city];
-        println!(
-            "{:<11} {:<10} {:<28} {:<14} {:<3} {:>9.4} {:>10.4}  {:?} {:?}",
+        let capabilities: Vec<String> = s
+            .capabilities
+            .iter()
+            .map(|c| serde_json::to_string(c).map(|j| j.trim_matches('"').to_string()))
+            .collect::<Result<_, _>>()?;
+        writeln!(
+            out,
+            "{:<11} {:<10} {:<28} {:<14} {:<3} {:>9.4} {:>10.4}  {} / {}",
             s.id,
-            format!("{:?}", s.kind),
+            serde_json::to_string(&s.kind)?.trim_matches('"'),
             s.name,
             city.name,
             city.country,
             s.lat,
             s.lon,
-            s.capabilities,
-            s.groups
-        );
+            capabilities.join(","),
+            s.groups.join(",")
+        )?;
     }
     Ok(())
 }

@@ -407,7 +407,10 @@ impl Workload {
     /// A waiting time drawn from the exponential law of `rate_per_ms`.
     fn exp_ms(&mut self, rate_per_ms: f64) -> i64 {
         let u: f64 = self.rng.random();
-        (-(1.0 - u).ln() / rate_per_ms).ceil().max(1.0) as i64
+        // Capped at a year so that a vanishing rate cannot overflow the clock.
+        (-(1.0 - u).ln() / rate_per_ms)
+            .ceil()
+            .clamp(1.0, 365.0 * DAY_MS as f64) as i64
     }
 
     /// A uniform duration between `lo` and `hi` milliseconds.
