@@ -39,6 +39,11 @@ impl Dedupe {
             self.order.pop_front();
             self.seen.remove(&id);
         }
+        // After a burst has left the window, give the memory back.
+        if self.seen.capacity() > 4 * self.seen.len().max(1024) {
+            self.seen.shrink_to_fit();
+            self.order.shrink_to_fit();
+        }
     }
 
     /// How many ids are remembered.

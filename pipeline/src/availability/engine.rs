@@ -20,7 +20,7 @@ use super::intern::{Id, Interner};
 use super::position::Position;
 use super::reference::{AvailabilityConfig, LocationRef, SafetyStock};
 use super::supply::{
-    Contribution, PurchaseOrderBody, PurchaseOrderDoc, ShipmentBody, ShipmentDoc, Stamp,
+    Contribution, Outbound, PurchaseOrderBody, PurchaseOrderDoc, ShipmentBody, ShipmentDoc, Stamp,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -93,6 +93,8 @@ pub struct AvailabilityEngine {
     purchase_orders: HashMap<Id, PurchaseOrderDoc, FixedState>,
     /// Document → the inbound lines it currently contributes to positions.
     contributed: HashMap<Id, Vec<Contribution>, FixedState>,
+    /// Transfer → the stock it took out of its origin.
+    outbound: HashMap<Id, Outbound, FixedState>,
     /// PO → the shipments that ship against it.
     po_shipments: HashMap<Id, Vec<Id>, FixedState>,
     dedupe: Dedupe,
@@ -117,6 +119,7 @@ impl AvailabilityEngine {
             shipments: HashMap::default(),
             purchase_orders: HashMap::default(),
             contributed: HashMap::default(),
+            outbound: HashMap::default(),
             po_shipments: HashMap::default(),
             dedupe: Dedupe::default(),
             watermark: i64::MIN,
@@ -252,6 +255,7 @@ impl AvailabilityEngine {
                 let doc = self.docs.intern(&s.shipment_id);
                 let body = (!s.lines.is_empty()).then(|| ShipmentBody {
                     destination: self.locs.intern(&s.destination_location_id),
+                    origin: s.origin_location_id.as_deref().map(|o| self.locs.intern(o)),
                     po: s.po_id.as_deref().map(|p| self.docs.intern(p)),
                     lines: s
                         .lines
@@ -388,6 +392,11 @@ impl AvailabilityEngine {
     /// if `f` says it changed anything.
     fn with_position(&mut self, sku: &str, loc: Id, f: impl FnOnce(&mut Position) -> bool) {
         let sku = self.skus.intern(sku);
+        self.with_position_id(sku, loc, f);
+    }
+
+    /// [`with_position`](Self::with_position) for an interned sku.
+    fn with_position_id(&mut self, sku: Id, loc: Id, f: impl FnOnce(&mut Position) -> bool) {
         let cutoff = self.cutoff();
         let book = self.books.entry(sku).or_default();
         let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
@@ -437,8 +446,10 @@ impl AvailabilityEngine {
         let mut new = std::mem::take(&mut self.scratch);
         new.clear();
         d.contributions(doc, &mut new);
+        let outbound = d.outbound();
         self.replace_contributions(doc, &new);
         self.scratch = new;
+        self.replace_outbound(doc, outbound);
         if let Some(po) = new_po {
             let list = self.po_shipments.entry(po).or_default();
             if !list.contains(&doc) {
@@ -472,6 +483,26 @@ impl AvailabilityEngine {
         let mut new = Vec::new();
         d.contributions(doc, &shipped, &mut new);
         self.replace_contributions(doc, &new);
+    }
+
+    /// Makes `new` what departed transfer `doc` took out of its origin: the stock it took
+    /// before is put back (at the same time, so the count rule treats both alike) and the
+    /// new lines are taken.
+    fn replace_outbound(&mut self, doc: Id, new: Option<Outbound>) {
+        if self.outbound.get(&doc) == new.as_ref() {
+            return;
+        }
+        if let Some((origin, time, lines)) = self.outbound.remove(&doc) {
+            for (sku, qty) in lines {
+                self.with_position_id(sku, origin, |p| p.apply_delta(time, qty));
+            }
+        }
+        if let Some((origin, time, lines)) = new.clone() {
+            for (sku, qty) in lines {
+                self.with_position_id(sku, origin, |p| p.apply_delta(time, -qty));
+            }
+            self.outbound.insert(doc, new.expect("checked above"));
+        }
     }
 
     /// Makes `new` the inbound lines `doc` contributes, replacing what it contributed

@@ -35,13 +35,20 @@ pub struct ShipmentDoc {
     closed: bool,
     /// Cancelled (so its units count as still on order against its PO).
     cancelled: bool,
+    /// The earliest departure seen (event time of a DEPARTED event).
+    departed: Option<i64>,
 }
+
+/// Stock a departed transfer took out of its origin: `(origin, departure time, lines)`.
+pub type Outbound = (Id, i64, Vec<(Id, i32)>);
 
 /// The part of a shipment that comes from its most recent event with lines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShipmentBody {
     /// Receiving location.
     pub destination: Id,
+    /// Sending location of a transfer (none for vendor shipments).
+    pub origin: Option<Id>,
     /// The PO it ships against, if any.
     pub po: Option<Id>,
     /// `(sku, units)`.
@@ -58,6 +65,9 @@ impl ShipmentDoc {
         body: Option<ShipmentBody>,
     ) {
         match status {
+            ShipmentStatus::Departed => {
+                self.departed = Some(self.departed.map_or(stamp.0, |d| d.min(stamp.0)));
+            }
             ShipmentStatus::Delivered => self.closed = true,
             ShipmentStatus::Cancelled => {
                 self.closed = true;
@@ -93,6 +103,16 @@ impl ShipmentDoc {
             _ => &[],
         };
         lines.iter().copied()
+    }
+
+    /// What a transfer took out of its origin: once it has departed (at the earliest
+    /// departure seen) and unless it was cancelled, its lines leave the origin's on hand.
+    pub fn outbound(&self) -> Option<Outbound> {
+        let (Some(departed), Some((_, body)), false) = (self.departed, &self.body, self.cancelled)
+        else {
+            return None;
+        };
+        Some((body.origin?, departed, body.lines.clone()))
     }
 
     /// The in-transit lines this shipment contributes now.
@@ -205,6 +225,7 @@ mod tests {
     fn body(lines: &[(Id, i32)]) -> Option<ShipmentBody> {
         Some(ShipmentBody {
             destination: 7,
+            origin: None,
             po: None,
             lines: lines.to_vec(),
         })

@@ -299,7 +299,8 @@ fn record(n: usize, time: i64, op: &Op) -> AnyRecord {
             shipment_id: format!("ship-{id}"),
             kind: ShipmentKind::Transfer,
             status,
-            origin_location_id: None,
+            // Shipment i is a transfer from location i+1 to location i.
+            origin_location_id: Some(LOCS[(id + 1) % LOCS.len()].into()),
             vendor_id: None,
             po_id: po.map(|p| format!("po-{p}")),
             // Shipment i always goes to location i (a shipment has one destination).
@@ -493,6 +494,39 @@ fn model_on_hand(events: &[AnyRecord]) -> HashMap<(String, String), i64> {
                 }
             }
             _ => {}
+        }
+    }
+    // Departed transfers take their lines out of the origin at the earliest departure,
+    // unless cancelled; the lines are the latest event's that has lines.
+    type ShipmentModel<'a> = (Option<i64>, bool, Option<((i64, u32), &'a ShipmentEvent)>);
+    let mut ships: BTreeMap<String, ShipmentModel> = BTreeMap::new();
+    let mut seen_ship = std::collections::HashSet::new();
+    for e in events {
+        if let AnyRecord::Shipment(s) = e {
+            if !seen_ship.insert(s.event_id.clone()) {
+                continue;
+            }
+            let entry = ships
+                .entry(s.shipment_id.clone())
+                .or_insert((None, false, None));
+            if s.status == ShipmentStatus::Departed {
+                entry.0 = Some(entry.0.map_or(s.event_time, |d: i64| d.min(s.event_time)));
+            }
+            if s.status == ShipmentStatus::Cancelled {
+                entry.1 = true;
+            }
+            let stamp = (s.event_time, id_hash(&s.event_id) as u32);
+            if !s.lines.is_empty() && entry.2.is_none_or(|(st, _)| stamp > st) {
+                entry.2 = Some((stamp, s));
+            }
+        }
+    }
+    for (departed, cancelled, body) in ships.values() {
+        if let (Some(t), false, Some((_, s))) = (departed, cancelled, body) {
+            for l in &s.lines {
+                let origin = s.origin_location_id.clone().unwrap();
+                deltas.push(((l.sku.clone(), origin), *t, -i64::from(l.quantity)));
+            }
         }
     }
     let mut on_hand: HashMap<(String, String), i64> = HashMap::new();

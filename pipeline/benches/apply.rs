@@ -1,0 +1,101 @@
+//! The in-process apply path: Confluent-framed Avro in, decode, apply to the availability
+//! engine, change detection and publication every 1,024 records (the coalescing flush).
+//!
+//! `cargo bench -p allot-pipeline --bench apply`
+//!
+//! The input is the built-in workload (default network, 2,000 skus), pre-encoded as it
+//! would arrive from Kafka. Each iteration starts from an engine that holds the reference
+//! data and the opening stock counts, and applies the trading events that follow, so the
+//! figure is the steady-state cost per trading event. Runs on one thread.
+
+use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine};
+use allot_schemas::codec::{ConfluentCodec, StaticResolver};
+use allot_schemas::{AnyRecord, Topic};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+/// Records before the first trading event: reference data and opening counts.
+fn split_opening(records: Vec<AnyRecord>) -> (Vec<AnyRecord>, Vec<AnyRecord>) {
+    let first_trade = records
+        .iter()
+        .position(|r| matches!(r.topic(), Topic::PosSales | Topic::Orders))
+        .unwrap_or(records.len());
+    let mut records = records;
+    let trading = records.split_off(first_trade);
+    (records, trading)
+}
+
+fn bench(c: &mut Criterion) {
+    let config = allot_loadtest::WorkloadConfig {
+        days: 1,
+        ..Default::default()
+    };
+    let workload = allot_loadtest::Workload::new(config).expect("default workload builds");
+    let (opening, trading) = split_opening(workload.collect());
+    let trading: Vec<AnyRecord> = trading.into_iter().take(200_000).collect();
+    let codec = ConfluentCodec::new(StaticResolver::new());
+    let framed: Vec<(Topic, Vec<u8>)> = trading
+        .iter()
+        .map(|r| {
+            let mut buf = Vec::new();
+            codec
+                .encode_any(r, &mut buf)
+                .expect("workload records encode");
+            (r.topic(), buf)
+        })
+        .collect();
+    let fresh = || {
+        let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
+        for r in &opening {
+            engine.apply(r);
+        }
+        let mut out = Vec::new();
+        engine.flush(&mut out);
+        engine
+    };
+
+    let mut group = c.benchmark_group("apply");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(framed.len() as u64));
+    group.bench_function("decode+apply+publish", |b| {
+        b.iter_batched(
+            fresh,
+            |mut engine| {
+                let mut out = Vec::new();
+                for (i, (topic, bytes)) in framed.iter().enumerate() {
+                    let record = codec.decode_any(*topic, bytes).expect("decodes");
+                    engine.apply(&record);
+                    if i % 1024 == 1023 {
+                        out.clear();
+                        engine.flush(&mut out);
+                    }
+                }
+                engine.flush(&mut out);
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let decoded: Vec<AnyRecord> = trading;
+    group.bench_function("apply+publish (no decode)", |b| {
+        b.iter_batched(
+            fresh,
+            |mut engine| {
+                let mut out = Vec::new();
+                for (i, record) in decoded.iter().enumerate() {
+                    engine.apply(record);
+                    if i % 1024 == 1023 {
+                        out.clear();
+                        engine.flush(&mut out);
+                    }
+                }
+                engine.flush(&mut out);
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
