@@ -70,7 +70,15 @@ impl DeadLetters {
         error: &(dyn Error + 'static),
     ) -> DeadLetter {
         let (kind, schema_id) = classify(error);
-        self.letter(origin, metric_topic, key, payload, kind, error_chain(error), schema_id)
+        self.letter(
+            origin,
+            metric_topic,
+            key,
+            payload,
+            kind,
+            error_chain(error),
+            schema_id,
+        )
     }
 
     /// Like [`refuse`](Self::refuse), for a record that decoded but that a processor refused
@@ -84,7 +92,15 @@ impl DeadLetters {
         kind: DeadLetterKind,
         reason: &str,
     ) -> DeadLetter {
-        self.letter(origin, metric_topic, key, payload, kind, reason.to_owned(), None)
+        self.letter(
+            origin,
+            metric_topic,
+            key,
+            payload,
+            kind,
+            reason.to_owned(),
+            None,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

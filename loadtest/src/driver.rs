@@ -329,3 +329,96 @@ simulated 2025-03-03 00:00 → 2025-03-04 23:59 UTC · 0 injected bad records ·
         );
     }
 }
+
+/// Where `allot generate` and `allot-loadtest generate` write, parsed from `--out`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Generate and count only (`count`); with `measure_bytes`, Avro-encode to count bytes.
+    Count {
+        /// Encode every record to report bytes per topic.
+        measure_bytes: bool,
+    },
+    /// JSON lines on standard output (`stdout`).
+    Stdout,
+    /// One file per topic in a directory (`avro:DIR`, `jsonl:DIR`).
+    Files {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Avro container files or JSON lines.
+        format: allot_connectors::files::Format,
+    },
+    /// The input topics on Kafka (`kafka` uses the given config's brokers, `kafka:SERVERS`
+    /// names them).
+    Kafka(allot_connectors::kafka::KafkaConfig),
+}
+
+impl Target {
+    /// Parses `--out`; `kafka` is the base config for `kafka[:SERVERS]`.
+    pub fn parse(
+        out: &str,
+        kafka: &allot_connectors::kafka::KafkaConfig,
+        measure_bytes: bool,
+    ) -> anyhow::Result<Target> {
+        use allot_connectors::files::Format;
+        Ok(match out.split_once(':') {
+            None if out == "count" => Target::Count { measure_bytes },
+            None if out == "stdout" => Target::Stdout,
+            None if out == "kafka" => Target::Kafka(kafka.clone()),
+            Some(("jsonl", dir)) => Target::Files {
+                dir: dir.into(),
+                format: Format::Jsonl,
+            },
+            Some(("avro" | "files", dir)) => Target::Files {
+                dir: dir.into(),
+                format: Format::Avro,
+            },
+            Some(("kafka", servers)) => Target::Kafka(allot_connectors::kafka::KafkaConfig {
+                bootstrap_servers: servers.to_string(),
+                ..kafka.clone()
+            }),
+            _ => anyhow::bail!(
+                "--out {out:?} is not one of count, stdout, jsonl:DIR, avro:DIR, kafka, kafka:SERVERS"
+            ),
+        })
+    }
+}
+
+/// Writes the workload to `target` (creating the input topics first for Kafka) and returns
+/// the run's summary. `max_in_flight` bounds the Kafka deliveries awaited at once.
+pub async fn drive_to(
+    workload: &mut Workload,
+    target: &Target,
+    options: &DriveOptions,
+    max_in_flight: usize,
+) -> anyhow::Result<RunSummary> {
+    use anyhow::Context as _;
+
+    use crate::sink::{CountingSink, FilesSink, JsonLinesSink, KafkaEventSink};
+    match target {
+        Target::Count { measure_bytes } => {
+            drive(workload, &mut CountingSink::new(*measure_bytes), options).await
+        }
+        Target::Stdout => drive(workload, &mut JsonLinesSink::stdout(), options).await,
+        Target::Files { dir, format } => {
+            drive(workload, &mut FilesSink::create(dir, *format)?, options).await
+        }
+        Target::Kafka(kafka) => {
+            kafka.validate().map_err(anyhow::Error::msg)?;
+            let inputs: Vec<Topic> = Topic::ALL
+                .into_iter()
+                .filter(|t| t.direction() == allot_schemas::Direction::Input)
+                .collect();
+            allot_connectors::kafka::ensure_topics(kafka, &inputs)
+                .await
+                .with_context(|| {
+                    format!(
+                        "failed to create the input topics on {}; is Kafka running \
+                         (deploy/local/kafka.sh start)?",
+                        kafka.bootstrap_servers
+                    )
+                })?;
+            let mut sink = KafkaEventSink::new(kafka, max_in_flight)?;
+            drive(workload, &mut sink, options).await
+        }
+    }
+}

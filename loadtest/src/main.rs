@@ -5,13 +5,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use allot_connectors::files::Format;
-use allot_connectors::kafka::{KafkaConfig, ensure_topics};
-use allot_loadtest::driver::{DriveOptions, RunSummary, drive};
-use allot_loadtest::sink::{CountingSink, FilesSink, JsonLinesSink, KafkaEventSink};
+use allot_connectors::kafka::KafkaConfig;
+use allot_loadtest::driver::{DriveOptions, RunSummary, Target, drive_to};
 use allot_loadtest::{Workload, WorkloadConfig};
-use allot_schemas::{Direction, Topic};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 /// Deterministic retail workload generator for allot.
@@ -212,40 +209,13 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         limit: args.limit,
         progress: !args.quiet,
     };
-    let summary = match args.out.split_once(':') {
-        None if args.out == "count" => {
-            let mut sink = CountingSink::new(args.measure_bytes);
-            drive(&mut workload, &mut sink, &options).await?
-        }
-        None if args.out == "stdout" => {
-            let mut sink = JsonLinesSink::stdout();
-            drive(&mut workload, &mut sink, &options).await?
-        }
-        Some(("jsonl", dir)) => run_files(&mut workload, dir, Format::Jsonl, &options).await?,
-        Some(("avro", dir)) => run_files(&mut workload, dir, Format::Avro, &options).await?,
-        Some(("kafka", servers)) => {
-            let kafka = KafkaConfig {
-                bootstrap_servers: servers.to_string(),
-                client_id: "allot-loadtest".to_string(),
-                topic_prefix: args.topic_prefix.clone(),
-                ..KafkaConfig::default()
-            };
-            kafka.validate().map_err(anyhow::Error::msg)?;
-            let inputs: Vec<Topic> = Topic::ALL
-                .into_iter()
-                .filter(|t| t.direction() == Direction::Input)
-                .collect();
-            ensure_topics(&kafka, &inputs)
-                .await
-                .context("failed to create the input topics")?;
-            let mut sink = KafkaEventSink::new(&kafka, args.max_in_flight)?;
-            drive(&mut workload, &mut sink, &options).await?
-        }
-        _ => bail!(
-            "--out {:?} is not one of count, stdout, jsonl:DIR, avro:DIR, kafka:SERVERS",
-            args.out
-        ),
+    let kafka = KafkaConfig {
+        client_id: "allot-loadtest".to_string(),
+        topic_prefix: args.topic_prefix.clone(),
+        ..KafkaConfig::default()
     };
+    let target = Target::parse(&args.out, &kafka, args.measure_bytes)?;
+    let summary = drive_to(&mut workload, &target, &options, args.max_in_flight).await?;
     if !args.quiet {
         eprint!("{}", summary.table());
     }
@@ -253,16 +223,6 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         write_report(path, &summary)?;
     }
     Ok(())
-}
-
-async fn run_files(
-    workload: &mut Workload,
-    dir: &str,
-    format: Format,
-    options: &DriveOptions,
-) -> anyhow::Result<RunSummary> {
-    let mut sink = FilesSink::create(dir, format)?;
-    drive(workload, &mut sink, options).await
 }
 
 fn write_report(path: &std::path::Path, summary: &RunSummary) -> anyhow::Result<()> {
