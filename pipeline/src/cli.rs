@@ -42,7 +42,7 @@ pub enum Command {
     /// until interrupted (Ctrl-C / SIGTERM) or --max-records.
     Run(RunArgs),
     /// Process a directory of recorded topics (Avro container files or JSON lines, as
-    /// written by `allot generate --out files:DIR`) in event-time order and print a summary.
+    /// written by `allot generate --out avro:DIR`) in event-time order and print a summary.
     Replay(ReplayArgs),
     /// Generate the built-in workload to Kafka or to files.
     Generate(GenerateArgs),
@@ -121,8 +121,9 @@ pub struct ReplayArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
-    /// Where to write: `kafka` (kafka.bootstrap_servers), `files:DIR` (Avro container
-    /// files), `jsonl:DIR` (JSON lines) or `count` (generate and count only).
+    /// Where to write: `count` (generate and count only), `stdout` (JSON lines),
+    /// `avro:DIR` (one Avro container file per topic), `jsonl:DIR` (one JSON-lines file per
+    /// topic), `kafka` (the input topics on kafka.bootstrap_servers) or `kafka:SERVERS`.
     #[arg(long, default_value = "count")]
     pub out: String,
     /// Target events per second; 0 writes as fast as possible.
@@ -193,7 +194,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             config.validate()?;
             let report = rt.block_on(runtime::demo(&config))?;
-            println!("{report}");
+            out(&format!("{report}\n"))?;
             Ok(())
         }
         Command::Run(args) => {
@@ -211,7 +212,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 idle_exit_ms: args.idle_exit_ms,
             };
             let report = rt.block_on(runtime::run_kafka(&config, limits))?;
-            println!("{report}");
+            out(&format!("{report}\n"))?;
             Ok(())
         }
         Command::Replay(args) => {
@@ -219,7 +220,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 config.runtime.progress = false;
             }
             let report = rt.block_on(runtime::replay(&config, &args.dir, args.out.as_deref()))?;
-            println!("{report}");
+            out(&format!("{report}\n"))?;
             Ok(())
         }
         Command::Generate(args) => {
@@ -230,7 +231,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(runtime::generate(&config, &args.out, args.rate))
         }
         Command::Topics(args) => {
-            print!("{}", runtime::topics_table());
+            out(&runtime::topics_table())?;
             if let Some(partitions) = args.create {
                 rt.block_on(runtime::create_topics(&config, partitions))?;
                 println!(
@@ -241,8 +242,17 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config => {
-            print!("{}", config.to_toml());
+            out(&config.to_toml())?;
             Ok(())
         }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`allot topics | head`) ends quietly instead of panicking.
+fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

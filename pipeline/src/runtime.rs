@@ -500,7 +500,7 @@ fn write_outputs(
 fn detect_format(dir: &Path) -> anyhow::Result<Format> {
     let entries = std::fs::read_dir(dir).with_context(|| {
         format!(
-            "cannot read {}; pass a directory written by `allot generate --out files:DIR`",
+            "cannot read {}; pass a directory written by `allot generate --out avro:DIR`",
             dir.display()
         )
     })?;
@@ -664,11 +664,12 @@ impl fmt::Display for RunReport {
             self.state.documents,
             self.state.remembered_event_ids
         )?;
-        if self.engine.unknown_location > 0 {
+        if self.state.unknown_locations > 0 {
             writeln!(
                 f,
-                "  note: {} accepted events named a location not on the locations topic",
-                self.engine.unknown_location
+                "  note: {} locations have stock but are not on the locations topic, so they are \
+                 in no channel",
+                self.state.unknown_locations
             )?;
         }
         if let Some((lo, hi)) = self.tally.event_time_range {
@@ -737,9 +738,19 @@ pub async fn create_topics(config: &AllotConfig, partitions: i32) -> anyhow::Res
     Ok(())
 }
 
-/// `allot generate`: the built-in workload to `out` (`kafka`, `files:DIR`, `jsonl:DIR` or
-/// `count`), at `rate` events/s (0: as fast as possible).
+/// `allot generate`: the built-in workload to `out` (`count`, `stdout`, `avro:DIR`,
+/// `jsonl:DIR`, `kafka` or `kafka:SERVERS`), at `rate` events/s (0: as fast as possible).
 pub async fn generate(config: &AllotConfig, out: &str, rate: u64) -> anyhow::Result<()> {
-    let _ = (config, out, rate);
-    anyhow::bail!("generate is not wired yet")
+    use allot_loadtest::driver::{DriveOptions, Target, drive_to};
+    let target = Target::parse(out, &config.kafka, false)?;
+    let mut workload = allot_loadtest::Workload::new(config.workload.clone())
+        .context("failed to build the workload; check the [workload] section")?;
+    let options = DriveOptions {
+        rate: (rate > 0).then_some(rate as f64),
+        limit: None,
+        progress: config.runtime.progress,
+    };
+    let summary = drive_to(&mut workload, &target, &options, 10_000).await?;
+    eprint!("{}", summary.table());
+    Ok(())
 }

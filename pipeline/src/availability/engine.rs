@@ -41,12 +41,27 @@ pub enum Applied {
 struct SkuBook {
     /// Sorted by location id.
     positions: Vec<Position>,
+    /// Changes applied to the sku so far (events that touched it, and reference-data or
+    /// day changes that re-dated it). A message's version is this count when it was built,
+    /// so versions grow with every message and do not depend on when flushes happen.
+    changes: u64,
+    /// Event time of the newest change; the `event_time` of the next message.
+    changed_at: i64,
     /// Version of the last published availability (0: never published).
     version: u64,
     /// Hash of the last published content.
     published: u64,
     /// Queued for the next flush.
     dirty: bool,
+}
+
+impl SkuBook {
+    /// Records a change at event time `time`; returns whether the sku must be queued.
+    fn touch(&mut self, time: i64) -> bool {
+        self.changes += 1;
+        self.changed_at = self.changed_at.max(time);
+        !std::mem::replace(&mut self.dirty, true)
+    }
 }
 
 /// Counters for the metrics and the summary.
@@ -58,8 +73,6 @@ pub struct EngineStats {
     pub duplicates: u64,
     /// Records refused (dead-lettered).
     pub refused: u64,
-    /// Accepted events naming a location not (yet) on the locations topic.
-    pub unknown_location: u64,
     /// Availability records emitted.
     pub published: u64,
 }
@@ -77,6 +90,9 @@ pub struct StateSize {
     pub documents: usize,
     /// Event ids remembered for deduplication (those inside the lateness window).
     pub remembered_event_ids: usize,
+    /// Locations named by inventory events but not (yet) on the locations topic; their stock
+    /// is kept but is in no channel.
+    pub unknown_locations: usize,
 }
 
 /// The availability state of every sku and location this instance owns.
@@ -100,6 +116,8 @@ pub struct AvailabilityEngine {
     dedupe: Dedupe,
     /// The newest event time applied; "today" for the buckets.
     watermark: i64,
+    /// Event time of the record being applied.
+    now: i64,
     dirty: Vec<Id>,
     stats: EngineStats,
     scratch: Vec<Contribution>,
@@ -123,6 +141,7 @@ impl AvailabilityEngine {
             po_shipments: HashMap::default(),
             dedupe: Dedupe::default(),
             watermark: i64::MIN,
+            now: i64::MIN,
             dirty: Vec::new(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
@@ -147,6 +166,9 @@ impl AvailabilityEngine {
             locations: self.locs.len(),
             documents: self.docs.len(),
             remembered_event_ids: self.dedupe.len(),
+            unknown_locations: (0..self.locs.len() as Id)
+                .filter(|l| !self.locations.contains_key(l))
+                .count(),
         }
     }
 
@@ -173,6 +195,7 @@ impl AvailabilityEngine {
 
     fn apply_inner(&mut self, record: &AnyRecord) -> Applied {
         let time = record.event_time();
+        self.now = time;
         let inventory = matches!(
             record,
             AnyRecord::PosSale(_)
@@ -381,11 +404,7 @@ impl AvailabilityEngine {
     }
 
     fn loc(&mut self, name: &str) -> Id {
-        let id = self.locs.intern(name);
-        if !self.locations.contains_key(&id) {
-            self.stats.unknown_location += 1;
-        }
-        id
+        self.locs.intern(name)
     }
 
     /// Runs `f` on the position of (`sku`, `loc`), creating it if needed; marks the sku dirty
@@ -408,29 +427,24 @@ impl AvailabilityEngine {
         };
         let p = &mut book.positions[i];
         p.fold(cutoff);
-        if f(p) && !book.dirty {
-            book.dirty = true;
+        if f(p) && book.touch(self.now) {
             self.dirty.push(sku);
         }
     }
 
     fn mark_dirty(&mut self, sku: Id) {
-        let book = self.books.entry(sku).or_default();
-        if !book.dirty {
-            book.dirty = true;
+        let now = self.now;
+        if self.books.entry(sku).or_default().touch(now) {
             self.dirty.push(sku);
         }
     }
 
     fn mark_all_dirty(&mut self) {
+        let now = self.now;
         let mut skus: Vec<Id> = self
             .books
             .iter_mut()
-            .filter(|(_, b)| !b.dirty)
-            .map(|(s, b)| {
-                b.dirty = true;
-                *s
-            })
+            .filter_map(|(s, b)| b.touch(now).then_some(*s))
             .collect();
         skus.sort_unstable();
         self.dirty.extend(skus);
@@ -552,7 +566,7 @@ impl AvailabilityEngine {
             if book.version == 0 && book.positions.iter().all(Position::is_empty) {
                 continue;
             }
-            book.version += 1;
+            book.version = book.changes;
             book.published = hash;
             self.stats.published += 1;
             out.push(self.build(*sku));
@@ -696,7 +710,7 @@ impl AvailabilityEngine {
         let name = self.skus.name(sku);
         Availability {
             event_id: format!("availability/{name}/{}", book.version),
-            event_time: self.watermark.max(0),
+            event_time: book.changed_at.max(0),
             source: self.config.source.clone(),
             sku: name.to_owned(),
             version: book.version as i64,
