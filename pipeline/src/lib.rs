@@ -8,3 +8,4 @@ pub mod config;
 pub mod metrics;
 pub mod runtime;
 pub mod tally;
+pub mod view;

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format};
+use allot_connectors::http::{MetricsServer, MetricsServerConfig, availability_router};
 use allot_connectors::kafka::{KafkaSink, KafkaSource};
 use allot_connectors::{ConnectorMetrics, DeadLetters, Origin};
 use allot_schemas::codec::{ConfluentCodec, StaticResolver};
@@ -30,6 +31,7 @@ use crate::bus::bus;
 use crate::config::AllotConfig;
 use crate::metrics::PipelineMetrics;
 use crate::tally::Tally;
+use crate::view::AvailabilityView;
 
 /// The processors of one instance and the intake in front of them.
 #[derive(Debug)]
@@ -44,6 +46,8 @@ pub struct Pipeline {
     /// When the oldest change not yet published was read.
     unflushed_since: Option<Instant>,
     coalesce: Duration,
+    /// What the HTTP endpoint serves, when it runs.
+    view: Option<Arc<AvailabilityView>>,
     input_records: u64,
     input_bytes: u64,
 }
@@ -65,6 +69,7 @@ impl Pipeline {
             letters: Vec::new(),
             unflushed_since: None,
             coalesce: Duration::from_millis(config.runtime.availability_coalesce_ms),
+            view: None,
             input_records: 0,
             input_bytes: 0,
         }
@@ -126,6 +131,9 @@ impl Pipeline {
         let before = availability.len();
         self.engine.flush(availability);
         self.metrics.published(availability.len() - before);
+        if let Some(view) = &self.view {
+            view.publish(&availability[before..]);
+        }
         if let Some(t) = self.unflushed_since.take() {
             self.metrics.publish_latency(t.elapsed().as_secs_f64());
         }
@@ -257,27 +265,28 @@ fn progress_bar(enabled: bool, what: &str, len: Option<u64>) -> ProgressBar {
     bar
 }
 
-/// Starts `/metrics` and `/health` if the config asks for them.
-async fn serve_metrics(
+/// Starts `/metrics`, `/health` and `/availability` if the config asks for them; returns
+/// the server and the view the pipeline must keep up to date.
+async fn serve_http(
     config: &AllotConfig,
     registry: &Registry,
-) -> anyhow::Result<Option<allot_connectors::http::MetricsServer>> {
+) -> anyhow::Result<(Option<MetricsServer>, Option<Arc<AvailabilityView>>)> {
     let Some(addr) = config.http.listen_addr else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    let server = allot_connectors::http::MetricsServer::start(
-        &allot_connectors::http::MetricsServerConfig { listen_addr: addr },
-        registry.clone(),
-    )
-    .await
-    .with_context(|| {
-        format!("failed to serve metrics on {addr}; pick a free address with --metrics-addr")
-    })?;
+    let view = Arc::new(AvailabilityView::default());
+    let routes =
+        allot_connectors::http::router(registry.clone()).merge(availability_router(view.clone()));
+    let server = MetricsServer::start_router(&MetricsServerConfig { listen_addr: addr }, routes)
+        .await
+        .with_context(|| {
+            format!("failed to serve metrics on {addr}; pick a free address with --metrics-addr")
+        })?;
     eprintln!(
-        "serving /metrics and /health on http://{}",
+        "serving /metrics, /health and /availability on http://{}",
         server.local_addr()
     );
-    Ok(Some(server))
+    Ok((Some(server), Some(view)))
 }
 
 fn registries() -> anyhow::Result<(Registry, PipelineMetrics, ConnectorMetrics)> {
@@ -291,7 +300,7 @@ fn registries() -> anyhow::Result<(Registry, PipelineMetrics, ConnectorMetrics)>
 /// in-memory bus into the processors.
 pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     let (registry, metrics, connector_metrics) = registries()?;
-    let server = serve_metrics(config, &registry).await?;
+    let (server, view) = serve_http(config, &registry).await?;
     let workload = allot_loadtest::Workload::new(config.workload.clone())
         .context("failed to build the workload; check the [workload] section")?;
     let (start, end) = (workload.start_time(), workload.end_time());
@@ -325,6 +334,7 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     let span_ms = (end - start).max(1) as u64;
     let bar = progress_bar(config.runtime.progress, "demo", Some(span_ms));
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    pipeline.view = view;
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
@@ -378,7 +388,7 @@ pub async fn replay(
     out_dir: Option<&Path>,
 ) -> anyhow::Result<RunReport> {
     let (registry, metrics, connector_metrics) = registries()?;
-    let server = serve_metrics(config, &registry).await?;
+    let (server, view) = serve_http(config, &registry).await?;
     let format = detect_format(dir)?;
     let input = FilesConfig {
         format,
@@ -411,6 +421,7 @@ pub async fn replay(
     let started = Instant::now();
     let bar = progress_bar(config.runtime.progress, "replay", None);
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    pipeline.view = view;
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
@@ -526,7 +537,7 @@ fn detect_format(dir: &Path) -> anyhow::Result<Format> {
 /// processed records produced has been acknowledged by the brokers.
 pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Result<RunReport> {
     let (registry, metrics, connector_metrics) = registries()?;
-    let server = serve_metrics(config, &registry).await?;
+    let (server, view) = serve_http(config, &registry).await?;
     let inputs = input_topics();
     let sink = KafkaSink::new(&config.kafka, connector_metrics.clone())
         .context("failed to create the Kafka producer; check kafka.bootstrap_servers")?;
@@ -536,6 +547,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             "failed to create the Kafka consumer; check kafka.bootstrap_servers and kafka.group_id",
         )?;
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    pipeline.view = view;
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;

@@ -1,6 +1,11 @@
 //! The HTTP endpoints operators and Prometheus use: `GET /metrics` (the Prometheus text
 //! format of a [`Registry`]) and `GET /health` (200 and a small JSON body while the process
-//! serves). [`MetricsServer`] runs them on a given or ephemeral port and shuts down gracefully.
+//! serves), and the availability routes for storefronts ([`availability`]).
+//! [`MetricsServer`] runs them on a given or ephemeral port and shuts down gracefully.
+
+pub mod availability;
+
+pub use availability::{AvailabilityLookup, availability_router};
 
 use std::net::SocketAddr;
 
@@ -124,6 +129,15 @@ impl MetricsServer {
         config: &MetricsServerConfig,
         registry: Registry,
     ) -> Result<Self, HttpError> {
+        Self::start_router(config, router(registry)).await
+    }
+
+    /// Binds `config.listen_addr` and serves `routes` (for example [`router`] merged with
+    /// [`availability_router`]) on a tokio task.
+    pub async fn start_router(
+        config: &MetricsServerConfig,
+        routes: Router,
+    ) -> Result<Self, HttpError> {
         let listener = tokio::net::TcpListener::bind(config.listen_addr)
             .await
             .map_err(|source| HttpError::Bind {
@@ -136,7 +150,7 @@ impl MetricsServer {
         })?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router(registry))
+            axum::serve(listener, routes)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
@@ -252,6 +266,90 @@ mod tests {
         assert!(matches!(err, HttpError::Bind { addr, .. } if addr == first.local_addr()));
         assert_eq!(err.action(), ErrorAction::Stop);
         first.shutdown().await.unwrap();
+    }
+
+    struct Fixed(std::collections::HashMap<String, allot_schemas::Availability>);
+    impl AvailabilityLookup for Fixed {
+        fn get(&self, sku: &str) -> Option<allot_schemas::Availability> {
+            self.0.get(sku).cloned()
+        }
+    }
+
+    fn availability(sku: &str) -> allot_schemas::Availability {
+        use allot_schemas::{AtpBucket, ChannelAvailability, LocationAvailability};
+        let loc = |id: &str, atp| LocationAvailability {
+            location_id: id.into(),
+            on_hand: atp,
+            reserved: 0,
+            safety_stock: 0,
+            buckets: vec![AtpBucket { until: 10, atp }],
+        };
+        let channel = |c, atp| ChannelAvailability {
+            channel: c,
+            network: vec![AtpBucket { until: 10, atp }],
+            locations: vec![loc("dc-1", atp - 1), loc("store-1", 1)],
+        };
+        allot_schemas::Availability {
+            event_id: format!("availability/{sku}/3"),
+            event_time: 5,
+            source: "allot".into(),
+            sku: sku.into(),
+            version: 3,
+            channels: vec![
+                channel(allot_schemas::Channel::Web, 7),
+                channel(allot_schemas::Channel::Store, 2),
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_availability_one_and_batch_with_filters() {
+        let view = Fixed(
+            ["a", "b"]
+                .into_iter()
+                .map(|s| (s.to_owned(), availability(s)))
+                .collect(),
+        );
+        let routes = router(Registry::new()).merge(availability_router(std::sync::Arc::new(view)));
+        let server = MetricsServer::start_router(&MetricsServerConfig::ephemeral(), routes)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+
+        let (status, _, body) = get(addr, "/availability/a").await;
+        assert_eq!(status, 200);
+        let a = json(&body);
+        assert_eq!(a["sku"], "a");
+        assert_eq!(a["version"], 3);
+        assert_eq!(a["channels"].as_array().unwrap().len(), 2);
+
+        let (_, _, body) = get(addr, "/availability/a?channel=web&location=dc-1").await;
+        let a = json(&body);
+        assert_eq!(a["channels"].as_array().unwrap().len(), 1);
+        assert_eq!(a["channels"][0]["channel"], "WEB");
+        assert_eq!(a["channels"][0]["network"][0]["atp"], 7);
+        assert_eq!(a["channels"][0]["locations"].as_array().unwrap().len(), 1);
+        assert_eq!(a["channels"][0]["locations"][0]["location_id"], "dc-1");
+
+        let (status, _, body) = get(addr, "/availability/zzz").await;
+        assert_eq!(status, 404);
+        assert!(body.contains("zzz"), "{body}");
+        let (status, _, body) = get(addr, "/availability/a?channel=fax").await;
+        assert_eq!(status, 400);
+        assert!(body.contains("WEB"), "{body}");
+
+        let (status, _, body) = get(addr, "/availability?skus=a,zzz,b&channel=STORE").await;
+        assert_eq!(status, 200);
+        let batch = json(&body);
+        assert_eq!(batch["availability"].as_array().unwrap().len(), 2);
+        assert_eq!(batch["availability"][1]["sku"], "b");
+        assert_eq!(batch["availability"][1]["channels"][0]["channel"], "STORE");
+        assert_eq!(batch["unknown"], serde_json::json!(["zzz"]));
+        assert_eq!(get(addr, "/availability").await.0, 400);
+        // The metrics stay on the same server.
+        assert_eq!(get(addr, "/metrics").await.0, 200);
+        server.shutdown().await.unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use allot_schemas::{
     AdjustmentKind, AnyRecord, AtpBucket, Availability, ChannelAvailability, DeadLetterKind,
-    LocationAvailability, OrderEventKind, PosLineKind, ReturnCondition, SupplyType,
+    LocationAvailability, OrderEventKind, PosLineKind, ReturnCondition,
 };
 use foldhash::fast::FixedState;
 use xxhash_rust::xxh3::Xxh3;
@@ -121,11 +121,13 @@ pub struct AvailabilityEngine {
     dirty: Vec<Id>,
     stats: EngineStats,
     scratch: Vec<Contribution>,
+    rows: Rows,
 }
 
 impl AvailabilityEngine {
     /// An empty engine. The config must have passed [`AvailabilityConfig::validate`].
     pub fn new(config: AvailabilityConfig) -> AvailabilityEngine {
+        let channels = config.channels.len();
         AvailabilityEngine {
             config,
             skus: Interner::default(),
@@ -133,7 +135,7 @@ impl AvailabilityEngine {
             docs: Interner::default(),
             books: HashMap::default(),
             locations: HashMap::default(),
-            safety: SafetyStock::default(),
+            safety: SafetyStock::new(channels),
             shipments: HashMap::default(),
             purchase_orders: HashMap::default(),
             contributed: HashMap::default(),
@@ -145,6 +147,7 @@ impl AvailabilityEngine {
             dirty: Vec::new(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            rows: Rows::default(),
         }
     }
 
@@ -556,21 +559,25 @@ impl AvailabilityEngine {
     /// values differ from the last message, in the order the skus were first changed.
     pub fn flush(&mut self, out: &mut Vec<Availability>) {
         let dirty = std::mem::take(&mut self.dirty);
+        let mut rows = std::mem::take(&mut self.rows);
+        self.bucket_ends_into(&mut rows);
         for sku in &dirty {
-            let hash = self.content_hash(*sku);
+            self.rows(*sku, &mut rows);
+            let hash = self.content_hash(*sku, &rows);
             let book = self.books.get_mut(sku).expect("dirty skus have a book");
             book.dirty = false;
             if book.version > 0 && book.published == hash {
                 continue;
             }
-            if book.version == 0 && book.positions.iter().all(Position::is_empty) {
+            if book.version == 0 && rows.rows.is_empty() {
                 continue;
             }
             book.version = book.changes;
             book.published = hash;
             self.stats.published += 1;
-            out.push(self.build(*sku));
+            out.push(self.build(*sku, &rows));
         }
+        self.rows = rows;
         let mut dirty = dirty;
         dirty.clear();
         if self.dirty.is_empty() {
@@ -584,7 +591,7 @@ impl AvailabilityEngine {
         self.skus
             .get(sku)
             .filter(|s| self.books.contains_key(s))
-            .map(|s| self.build(s))
+            .map(|s| self.current(s))
     }
 
     /// The current availability of every sku that has something to publish (for final
@@ -594,114 +601,139 @@ impl AvailabilityEngine {
             .books
             .iter()
             .filter(|(_, b)| b.version > 0 || b.positions.iter().any(|p| !p.is_empty()))
-            .map(|(s, _)| self.build(*s))
+            .map(|(s, _)| self.current(*s))
             .collect();
         all.sort_by(|a, b| a.sku.cmp(&b.sku));
         all
     }
 
-    /// The bucket end dates of channel `c`, from the watermark's day.
-    fn bucket_ends(&self, c: usize) -> impl Iterator<Item = i64> + '_ {
+    /// Computes every published row of `sku` into `rows`: per eligible, non-empty position
+    /// and channel, its safety stock and its ATP per bucket.
+    fn rows(&self, sku: Id, rows: &mut Rows) {
+        rows.clear();
+        let Some(book) = self.books.get(&sku) else {
+            return;
+        };
+        let sku_scoped = self.safety.has_sku_policy(sku);
+        for (i, p) in book.positions.iter().enumerate() {
+            if p.is_empty() {
+                continue;
+            }
+            let Some(mask) = self.locations.get(&p.loc).map(|l| l.channel_mask) else {
+                continue;
+            };
+            for (c, policy) in self.config.channels.iter().enumerate() {
+                if mask & (1 << c) == 0 {
+                    continue;
+                }
+                let ss = self.safety.units(sku_scoped, sku, p.loc, c as u8);
+                let base = if policy.counts_on_hand() {
+                    i64::from(p.on_hand())
+                } else {
+                    0
+                } - i64::from(p.reserved())
+                    - i64::from(ss);
+                let (in_transit, on_order) = (policy.counts_in_transit(), policy.counts_on_order());
+                rows.rows.push(Row {
+                    channel: c as u8,
+                    position: i as u32,
+                    safety_stock: ss,
+                });
+                for until in &rows.bucket_ends[c] {
+                    rows.atp
+                        .push((base + p.inbound_due(*until, in_transit, on_order)).max(0));
+                }
+            }
+        }
+    }
+
+    /// Sets the bucket dates of every channel from the watermark's day.
+    fn bucket_ends_into(&self, rows: &mut Rows) {
         let today = if self.watermark == i64::MIN {
             0
         } else {
             self.watermark.div_euclid(DAY_MS)
         };
-        self.config.channels[c]
-            .bucket_days
-            .iter()
-            .map(move |d| (today + i64::from(*d) + 1) * DAY_MS - 1)
-    }
-
-    /// Visits every published number of `sku` in a fixed order: per channel, per eligible
-    /// location `(loc, on_hand, reserved, safety_stock, [atp per bucket])`.
-    fn visit(&self, sku: Id, mut f: impl FnMut(usize, &Position, i32, &[i64])) {
-        let Some(book) = self.books.get(&sku) else {
-            return;
-        };
-        let mut atp = Vec::with_capacity(8);
+        rows.bucket_ends
+            .resize(self.config.channels.len(), Vec::new());
         for (c, policy) in self.config.channels.iter().enumerate() {
-            let on_hand = policy.supply_types.contains(&SupplyType::OnHand);
-            let in_transit = policy.supply_types.contains(&SupplyType::InTransit);
-            let on_order = policy.supply_types.contains(&SupplyType::OnOrder);
-            for p in &book.positions {
-                let eligible = self
-                    .locations
-                    .get(&p.loc)
-                    .is_some_and(|l| l.channel_mask & (1 << c) != 0);
-                if !eligible || p.is_empty() {
-                    continue;
-                }
-                let ss = self.safety.units(sku, p.loc, c as u8);
-                let base = if on_hand { i64::from(p.on_hand()) } else { 0 }
-                    - i64::from(p.reserved())
-                    - i64::from(ss);
-                atp.clear();
-                for until in self.bucket_ends(c) {
-                    atp.push((base + p.inbound_due(until, in_transit, on_order)).max(0));
-                }
-                f(c, p, ss, &atp);
-            }
+            let ends = &mut rows.bucket_ends[c];
+            ends.clear();
+            ends.extend(
+                policy
+                    .bucket_days
+                    .iter()
+                    .map(|d| (today + i64::from(*d) + 1) * DAY_MS - 1),
+            );
         }
     }
 
-    fn content_hash(&self, sku: Id) -> u64 {
+    fn content_hash(&self, sku: Id, rows: &Rows) -> u64 {
+        let book = &self.books[&sku];
         let mut h = Xxh3::new();
-        for c in 0..self.config.channels.len() {
-            for until in self.bucket_ends(c) {
+        for ends in &rows.bucket_ends {
+            for until in ends {
                 h.update(&until.to_le_bytes());
             }
         }
-        self.visit(sku, |c, p, ss, atp| {
-            h.update(&[c as u8]);
+        for row in &rows.rows {
+            let p = &book.positions[row.position as usize];
+            h.update(&[row.channel]);
             h.update(&p.loc.to_le_bytes());
             h.update(&p.on_hand().to_le_bytes());
             h.update(&p.reserved().to_le_bytes());
-            h.update(&ss.to_le_bytes());
-            for v in atp {
-                h.update(&v.to_le_bytes());
-            }
-        });
+            h.update(&row.safety_stock.to_le_bytes());
+        }
+        for v in &rows.atp {
+            h.update(&v.to_le_bytes());
+        }
         h.digest()
     }
 
-    fn build(&self, sku: Id) -> Availability {
+    fn build(&self, sku: Id, rows: &Rows) -> Availability {
         let book = &self.books[&sku];
         let mut channels: Vec<ChannelAvailability> = self
             .config
             .channels
             .iter()
-            .enumerate()
-            .map(|(c, policy)| ChannelAvailability {
+            .zip(&rows.bucket_ends)
+            .map(|(policy, ends)| ChannelAvailability {
                 channel: policy.channel,
-                network: self
-                    .bucket_ends(c)
-                    .map(|until| AtpBucket { until, atp: 0 })
+                network: ends
+                    .iter()
+                    .map(|until| AtpBucket {
+                        until: *until,
+                        atp: 0,
+                    })
                     .collect(),
                 locations: Vec::new(),
             })
             .collect();
-        self.visit(sku, |c, p, ss, atp| {
-            let ch = &mut channels[c];
-            for (n, v) in ch.network.iter_mut().zip(atp) {
+        let mut atp = rows.atp.as_slice();
+        for row in &rows.rows {
+            let p = &book.positions[row.position as usize];
+            let ch = &mut channels[row.channel as usize];
+            let (mine, rest) = atp.split_at(ch.network.len());
+            atp = rest;
+            for (n, v) in ch.network.iter_mut().zip(mine) {
                 n.atp += v;
             }
             ch.locations.push(LocationAvailability {
                 location_id: self.locs.name(p.loc).to_owned(),
                 on_hand: i64::from(p.on_hand()),
                 reserved: i64::from(p.reserved()),
-                safety_stock: i64::from(ss),
+                safety_stock: i64::from(row.safety_stock),
                 buckets: ch
                     .network
                     .iter()
-                    .zip(atp)
+                    .zip(mine)
                     .map(|(n, v)| AtpBucket {
                         until: n.until,
                         atp: *v,
                     })
                     .collect(),
             });
-        });
+        }
         // Interned ids follow arrival order; the wire lists locations by id string.
         for ch in &mut channels {
             ch.locations
@@ -716,6 +748,40 @@ impl AvailabilityEngine {
             version: book.version as i64,
             channels,
         }
+    }
+
+    /// Builds the current availability of `sku`.
+    fn current(&self, sku: Id) -> Availability {
+        let mut rows = Rows::default();
+        self.bucket_ends_into(&mut rows);
+        self.rows(sku, &mut rows);
+        self.build(sku, &rows)
+    }
+}
+
+/// One published (position, channel) pair of a sku; its ATP values follow in `Rows::atp`.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    channel: u8,
+    position: u32,
+    safety_stock: i32,
+}
+
+/// Scratch space for computing a sku's availability once per flush and reusing it for the
+/// change hash and, when changed, the message.
+#[derive(Debug, Default)]
+struct Rows {
+    /// Per channel, the bucket end dates.
+    bucket_ends: Vec<Vec<i64>>,
+    rows: Vec<Row>,
+    /// ATP per bucket, row after row.
+    atp: Vec<i64>,
+}
+
+impl Rows {
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.atp.clear();
     }
 }
 

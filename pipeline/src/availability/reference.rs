@@ -2,7 +2,7 @@
 //! (distribution groups), which supply counts per channel, the time-phased horizon, and the
 //! safety-stock policies.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use allot_schemas::{Channel, Location, SafetyStockPolicy, SupplyType};
 use foldhash::fast::FixedState;
@@ -40,6 +40,23 @@ pub struct ChannelPolicy {
     pub supply_types: Vec<SupplyType>,
     /// The time-phased buckets, in days after today (0 = by the end of today), ascending.
     pub bucket_days: Vec<u32>,
+}
+
+impl ChannelPolicy {
+    /// Whether on hand counts.
+    pub fn counts_on_hand(&self) -> bool {
+        self.supply_types.contains(&SupplyType::OnHand)
+    }
+
+    /// Whether in-transit supply counts.
+    pub fn counts_in_transit(&self) -> bool {
+        self.supply_types.contains(&SupplyType::InTransit)
+    }
+
+    /// Whether on-order supply counts.
+    pub fn counts_on_order(&self) -> bool {
+        self.supply_types.contains(&SupplyType::OnOrder)
+    }
 }
 
 impl Default for AvailabilityConfig {
@@ -151,18 +168,33 @@ type Scope = (Option<Id>, Option<Id>, Option<u8>);
 /// The safety-stock policies, indexed for the lookup of the most specific one.
 #[derive(Debug, Default)]
 pub struct SafetyStock {
+    /// Channels published (policies name channels by index).
+    channels: u8,
     /// Policy id → (stamp, scope, units) of its latest event; inactive policies are removed.
     policies: HashMap<String, (Stamp, Scope, i32), FixedState>,
     /// Scope → units by policy id; the greatest policy id wins within one scope.
     index: HashMap<Scope, BTreeMap<String, i32>, FixedState>,
     /// Bit p set: some policy has scope pattern p (bit 0 sku, 1 location, 2 channel).
     patterns: u8,
+    /// Skus named by some policy: only these need the full lookup.
+    skus: HashSet<Id, FixedState>,
+    /// For every other sku, the resolved units per (location, channel): `None` location for
+    /// locations no policy names. Rebuilt when a policy changes (rare).
+    by_location: HashMap<(Option<Id>, u8), i32, FixedState>,
 }
 
 /// Scope patterns from most to least specific: sku beats location beats channel.
 const PATTERNS: [u8; 8] = [0b111, 0b011, 0b101, 0b001, 0b110, 0b010, 0b100, 0b000];
 
 impl SafetyStock {
+    /// No policies yet, for `channels` published channels.
+    pub fn new(channels: usize) -> SafetyStock {
+        SafetyStock {
+            channels: channels as u8,
+            ..Default::default()
+        }
+    }
+
     /// Applies one policy event; returns the scope whose skus' availability may change, or
     /// `None` if the event was stale.
     pub fn apply(
@@ -198,21 +230,75 @@ impl SafetyStock {
         }
         self.index.retain(|_, m| !m.is_empty());
         self.patterns = self.index.keys().fold(0, |acc, s| acc | (1 << pattern(s)));
+        self.skus = self.index.keys().filter_map(|s| s.0).collect();
+        self.resolve();
         Some(sku)
     }
 
-    /// The units held back for `sku` at `loc` in channel `channel`.
-    pub fn units(&self, sku: Id, loc: Id, channel: u8) -> i32 {
+    fn resolve(&mut self) {
+        let mut locations: Vec<Option<Id>> = vec![None];
+        locations.extend(
+            self.index
+                .keys()
+                .filter(|s| s.0.is_none())
+                .filter_map(|s| s.1)
+                .map(Some),
+        );
+        locations.sort_unstable();
+        locations.dedup();
+        let mut by_location = HashMap::default();
+        for loc in locations {
+            for c in 0..self.channels {
+                by_location.insert((loc, c), self.lookup(None, loc, c));
+            }
+        }
+        self.by_location = by_location;
+    }
+
+    /// Whether some policy names `sku` (then [`units`](Self::units) needs `sku_scoped`).
+    pub fn has_sku_policy(&self, sku: Id) -> bool {
+        !self.skus.is_empty() && self.skus.contains(&sku)
+    }
+
+    /// The units held back for `sku` at `loc` in channel `channel`; `sku_scoped` is
+    /// [`has_sku_policy`](Self::has_sku_policy) of the sku, asked once per sku by the caller.
+    pub fn units(&self, sku_scoped: bool, sku: Id, loc: Id, channel: u8) -> i32 {
         if self.patterns == 0 {
             return 0;
         }
+        if sku_scoped {
+            return self.lookup(Some(sku), Some(loc), channel);
+        }
+        self.by_location
+            .get(&(Some(loc), channel))
+            .or_else(|| self.by_location.get(&(None, channel)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The most specific policy for the scope, trying the patterns in order.
+    fn lookup(&self, sku: Option<Id>, loc: Option<Id>, channel: u8) -> i32 {
         for p in PATTERNS {
             if self.patterns & (1 << p) == 0 {
                 continue;
             }
             let scope = (
-                (p & 1 != 0).then_some(sku),
-                (p & 2 != 0).then_some(loc),
+                if p & 1 != 0 {
+                    match sku {
+                        Some(s) => Some(s),
+                        None => continue,
+                    }
+                } else {
+                    None
+                },
+                if p & 2 != 0 {
+                    match loc {
+                        Some(l) => Some(l),
+                        None => continue,
+                    }
+                } else {
+                    None
+                },
                 (p & 4 != 0).then_some(channel),
             );
             if let Some(m) = self.index.get(&scope)
@@ -251,18 +337,24 @@ mod tests {
 
     #[test]
     fn the_most_specific_policy_wins() {
-        let mut ss = SafetyStock::default();
-        assert_eq!(ss.units(1, 2, 0), 0);
+        let mut ss = SafetyStock::new(2);
+        let units = |ss: &SafetyStock, sku, loc, c| ss.units(ss.has_sku_policy(sku), sku, loc, c);
+        assert_eq!(units(&ss, 1, 2, 0), 0);
         ss.apply((1, 0), &policy("all", 2, true), None, None, None);
         ss.apply((1, 0), &policy("loc", 5, true), None, Some(2), None);
         ss.apply((1, 0), &policy("sku-ch", 9, true), Some(1), None, Some(0));
-        assert_eq!(ss.units(1, 2, 0), 9, "sku beats location");
-        assert_eq!(ss.units(1, 2, 1), 5, "other channel: location policy");
-        assert_eq!(ss.units(7, 3, 1), 2, "global default");
+        assert_eq!(units(&ss, 1, 2, 0), 9, "sku beats location");
+        assert_eq!(units(&ss, 1, 2, 1), 5, "other channel: location policy");
+        assert_eq!(units(&ss, 7, 3, 1), 2, "global default");
+        assert_eq!(
+            units(&ss, 7, 2, 1),
+            5,
+            "location policy for a sku without its own"
+        );
         // Deactivating removes it; an older event cannot revive it.
         ss.apply((2, 0), &policy("sku-ch", 9, false), Some(1), None, Some(0));
         ss.apply((1, 5), &policy("sku-ch", 9, true), Some(1), None, Some(0));
-        assert_eq!(ss.units(1, 2, 0), 5);
+        assert_eq!(units(&ss, 1, 2, 0), 5);
     }
 
     #[test]
