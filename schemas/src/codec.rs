@@ -3,8 +3,8 @@
 //! Two paths produce the same bytes:
 //! - the generic path through `apache_avro::Value` ([`encode_generic`], [`decode_generic`]),
 //!   the reference implementation, also used for schema resolution across versions;
-//! - the fast path ([`encode`], [`decode`]) that the runtime uses on every record: serde
-//!   straight to and from the wire with `serde_avro_fast`, on a schema compiled once per topic.
+//! - the fast path ([`encode`], [`decode`]) that the runtime uses on every record: the Avro
+//!   encoding written out per type ([`wire`]), with no schema lookups at run time.
 //!
 //! The Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro body) is in
 //! [`confluent`]; schema ids are resolved by a [`SchemaResolver`]: the [`StaticResolver`] built
@@ -17,8 +17,8 @@ pub mod confluent;
 pub mod evolution;
 pub mod registry;
 pub mod resolver;
+pub mod wire;
 
-use std::io::BufRead as _;
 use std::sync::OnceLock;
 
 use apache_avro::Schema;
@@ -29,6 +29,7 @@ use crate::topic::{Record, Topic};
 pub use confluent::ConfluentCodec;
 pub use registry::{SchemaRegistryClient, SchemaRegistryConfig};
 pub use resolver::{SchemaResolver, StaticResolver, WriterSchema};
+pub use wire::{AvroDatum, WireError};
 
 /// A failure to encode or decode a record. Each variant says what the caller should do.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +129,6 @@ pub fn current_version(topic: Topic) -> u32 {
 struct Compiled {
     /// The current schema for the generic path.
     avro: Schema,
-    /// The current schema compiled for the fast path.
-    fast: serde_avro_fast::Schema,
     /// Parsing Canonical Form of the current schema: two schemas with the same form have the
     /// same binary encoding.
     canonical: String,
@@ -143,13 +142,8 @@ fn compiled(topic: Topic) -> &'static Compiled {
             .map(|t| {
                 let json = schema_json(*t);
                 let avro = Schema::parse_str(json).expect("committed schemas parse");
-                let fast = json.parse().expect("committed schemas compile");
                 let canonical = avro.canonical_form();
-                Compiled {
-                    avro,
-                    fast,
-                    canonical,
-                }
+                Compiled { avro, canonical }
             })
             .collect()
     });
@@ -224,45 +218,25 @@ fn check_consumed<R: Record>(left: usize) -> Result<(), CodecError> {
     }
 }
 
-/// Appends the Avro body of `record` to `out` (fast path). On error `out` is left as it was.
+/// Appends the Avro body of `record` to `out` (fast path).
 ///
-/// Allocates nothing beyond the growth of `out`: reuse one buffer across records.
+/// Allocates nothing beyond the growth of `out`: reuse one buffer across records. Cannot fail
+/// for allot's own types; the `Result` leaves room for records checked against their schema.
 pub fn encode<R: Record>(record: &R, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let start = out.len();
-    let mut config = serde_avro_fast::ser::SerializerConfig::new(&compiled(R::TOPIC).fast);
-    match serde_avro_fast::to_datum(record, &mut *out, &mut config) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            out.truncate(start);
-            Err(CodecError::Encode {
-                topic: R::TOPIC,
-                source: Box::new(e),
-            })
-        }
-    }
+    record.write_avro(out);
+    Ok(())
 }
 
 /// Decodes an Avro body written with the current schema of `R`'s topic (fast path).
 ///
 /// The whole of `body` must be the record: trailing bytes are an error, as they mean the
 /// writer used another schema than the one assumed.
-pub fn decode<R: Record>(body: &[u8]) -> Result<R, CodecError> {
-    let err = |e: serde_avro_fast::de::DeError| CodecError::Decode {
+pub fn decode<R: Record>(mut body: &[u8]) -> Result<R, CodecError> {
+    let record = R::read_avro(&mut body).map_err(|e| CodecError::Decode {
         topic: R::TOPIC,
         source: Box::new(e),
-    };
-    let mut config = serde_avro_fast::de::DeserializerConfig::new(&compiled(R::TOPIC).fast);
-    // Every array item of every allot schema takes at least one byte, so a longer array is
-    // corrupt; this bounds the work a corrupt length can cause.
-    config.max_seq_size = body.len();
-    let mut state = serde_avro_fast::de::DeserializerState::with_config(
-        serde_avro_fast::de::read::SliceRead::new(body),
-        config,
-    );
-    let record = R::deserialize(state.deserializer()).map_err(err)?;
-    let mut rest = state.into_reader();
-    let left = rest.fill_buf().map_or(0, <[u8]>::len);
-    check_consumed::<R>(left)?;
+    })?;
+    check_consumed::<R>(body.len())?;
     Ok(record)
 }
 

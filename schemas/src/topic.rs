@@ -182,9 +182,11 @@ impl fmt::Display for Topic {
 /// A Rust type that is the value of one topic.
 ///
 /// Every record carries the three envelope fields (event id for idempotency, event time,
-/// source system) and knows its own Kafka key.
+/// source system) and knows its own Kafka key. Only allot's record types implement it (its
+/// [`AvroDatum`](crate::codec::AvroDatum) supertrait, the fast codec, is sealed).
 pub trait Record:
-    serde::Serialize
+    crate::codec::AvroDatum
+    + serde::Serialize
     + serde::de::DeserializeOwned
     + Clone
     + fmt::Debug
