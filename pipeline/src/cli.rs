@@ -86,7 +86,12 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Kafka bootstrap servers (overrides kafka.bootstrap_servers).
-    #[arg(long, env = "KAFKA_BOOTSTRAP", value_name = "HOST:PORT")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP",
+        hide_env_values = true,
+        value_name = "HOST:PORT"
+    )]
     pub bootstrap: Option<String>,
     /// Consumer group id (overrides kafka.group_id).
     #[arg(long)]
