@@ -193,6 +193,11 @@ fn codecs(c: &mut Criterion) {
     bench_record(c, "inventory_adjustments", &inventory_adjustment());
     bench_record(
         c,
+        "availability 2 channels x 2 locations",
+        &availability(2, 2),
+    );
+    bench_record(
+        c,
         "availability 3 channels x 3 locations",
         &availability(3, 3),
     );

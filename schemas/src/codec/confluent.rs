@@ -38,7 +38,7 @@ pub fn split(message: &[u8]) -> Result<(u32, &[u8]), CodecError> {
 /// lookup. With the [`SchemaRegistryClient`](super::SchemaRegistryClient) a message naming an
 /// id not cached yet fails with [`CodecError::UnknownSchema`]; the caller then awaits
 /// [`SchemaRegistryClient::fetch`](super::SchemaRegistryClient::fetch) and decodes again
-/// (or uses [`ConfluentCodec::decode_fetching`](ConfluentCodec::<std::sync::Arc<super::SchemaRegistryClient>>::decode_fetching)).
+/// (or uses [`ConfluentCodec::decode_fetching`]).
 #[derive(Debug, Clone, Default)]
 pub struct ConfluentCodec<S = StaticResolver> {
     /// Maps schema ids to writer schemas and topics to the id they are written under.
