@@ -139,6 +139,9 @@ fn decode_generic_any(topic: Topic, body: &[u8]) -> AnyRecord {
 
 #[test]
 fn there_is_one_golden_folder_per_topic() {
+    if bless() {
+        return; // The other test is creating them.
+    }
     let mut found: Vec<String> = std::fs::read_dir(golden_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
