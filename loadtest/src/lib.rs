@@ -8,6 +8,8 @@
 //!   replenishment transfers, vendor POs and ASNs, receipts, counts, orders from every
 //!   channel with their cancellations, shipments, pickups and returns).
 //! - [`sink::EventSink`] is where records go; [`driver::drive`] paces the writes and reports.
+//! - [`e2e`] measures allot itself through a real broker: throughput against a raw
+//!   passthrough and event-to-availability latency (`allot-loadtest e2e`).
 //!
 //! The network is placed in real cities ([`cities`]), demand follows weekly and daily curves
 //! ([`curves`]) in local time ([`calendar`]), SKU popularity follows a Zipf law
@@ -21,6 +23,7 @@ pub mod cities;
 pub mod config;
 pub mod curves;
 pub mod driver;
+pub mod e2e;
 pub mod network;
 pub mod sink;
 pub mod workload;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use allot_connectors::kafka::KafkaConfig;
 use allot_loadtest::driver::{DriveOptions, RunSummary, Target, drive_to};
+use allot_loadtest::e2e::E2eOptions;
 use allot_loadtest::{Workload, WorkloadConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +36,14 @@ enum Command {
     Config(WorkloadArgs),
     /// Print the simulated network: every location with its city and capabilities.
     Network(WorkloadArgs),
+    /// Measure allot end to end through Kafka: throughput against a raw passthrough, and
+    /// event-to-availability latency at half that load.
+    ///
+    /// Needs a broker (`deploy/local/kafka.sh start`) and the allot binary (`cargo build
+    /// --release -p allot-pipeline`). Without --days the workload spans 5 days (about 400,000
+    /// records with the default network). Every topic and group the run creates is deleted
+    /// at the end unless --keep-topics.
+    E2e(E2eArgs),
 }
 
 /// The workload knobs that have flags; every other key comes from the file or environment.
@@ -135,6 +144,49 @@ struct GenerateArgs {
     quiet: bool,
 }
 
+#[derive(Debug, Args)]
+struct E2eArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Kafka brokers, host:port[,host:port...].
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "SERVERS")]
+    bootstrap: String,
+    /// Partitions of every topic the run creates.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    partitions: i32,
+    /// The allot binary to measure.
+    #[arg(long, default_value = "target/release/allot", value_name = "PATH")]
+    allot_bin: PathBuf,
+    /// `allot run --idle-exit-ms` of the throughput phase (subtracted from its elapsed time).
+    #[arg(long, default_value_t = 2_000, value_name = "MS")]
+    idle_exit_ms: u64,
+    /// Seconds of paced trading events in each latency phase.
+    #[arg(long, default_value_t = 20.0, value_name = "S")]
+    latency_secs: f64,
+    /// Events per second in the latency phases [default: half allot's measured rate].
+    #[arg(long, value_name = "R")]
+    latency_rate: Option<f64>,
+    /// allot's availability_coalesce_ms in the latency phases, comma-separated; one phase
+    /// per value.
+    #[arg(long, value_delimiter = ',', default_value = "50,5", value_name = "MS")]
+    coalesce_ms: Vec<u64>,
+    /// The longest any one phase may take, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "S")]
+    phase_timeout_secs: u64,
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/e2e-report.json", value_name = "FILE")]
+    report: PathBuf,
+    /// Leave the run's topics and consumer groups on the broker.
+    #[arg(long)]
+    keep_topics: bool,
+    /// No progress lines and no summary table (the report file is still written).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Simulated days of the e2e workload when --days is not given.
+const E2E_DAYS: u32 = 5;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -142,6 +194,7 @@ async fn main() -> ExitCode {
         Command::Config(args) => print_config(&args),
         Command::Network(args) => args.load().and_then(|c| print_network(&c)),
         Command::Generate(args) => generate(args).await,
+        Command::E2e(args) => e2e(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,4 +283,37 @@ fn write_report(path: &std::path::Path, summary: &RunSummary) -> anyhow::Result<
     json["records_per_sec"] = serde_json::json!(summary.rate());
     std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("failed to write the report {}", path.display()))
+}
+
+async fn e2e(args: E2eArgs) -> anyhow::Result<()> {
+    let mut workload = args.workload.load()?;
+    if args.workload.days.is_none() {
+        workload.days = E2E_DAYS;
+    }
+    let options = E2eOptions {
+        bootstrap: args.bootstrap,
+        partitions: args.partitions,
+        workload,
+        allot_bin: args.allot_bin,
+        idle_exit_ms: args.idle_exit_ms,
+        latency_secs: args.latency_secs,
+        latency_rate: args.latency_rate,
+        coalesce_ms: args.coalesce_ms,
+        keep_topics: args.keep_topics,
+        progress: !args.quiet,
+        phase_timeout: std::time::Duration::from_secs(args.phase_timeout_secs),
+    };
+    let report = allot_loadtest::e2e::run(&options).await?;
+    if let Some(dir) = args.report.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
+    }
+    std::fs::write(&args.report, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("failed to write the report {}", args.report.display()))?;
+    if !args.quiet {
+        eprintln!();
+        eprint!("{}", report.table());
+        eprintln!("report: {}", args.report.display());
+    }
+    Ok(())
 }

@@ -50,6 +50,10 @@ fn help_texts_are_golden() {
         "generate-help.txt",
         &ok(bin().args(["generate", "--help"]).output().expect("run")),
     );
+    golden(
+        "e2e-help.txt",
+        &ok(bin().args(["e2e", "--help"]).output().expect("run")),
+    );
 }
 
 #[test]
