@@ -199,16 +199,22 @@ impl AvailabilityEngine {
     fn apply_inner(&mut self, record: &AnyRecord) -> Applied {
         let time = record.event_time();
         self.now = time;
-        let inventory = matches!(
-            record,
+        let inventory = match record {
             AnyRecord::PosSale(_)
-                | AnyRecord::Receipt(_)
-                | AnyRecord::Shipment(_)
-                | AnyRecord::PurchaseOrder(_)
-                | AnyRecord::Adjustment(_)
-                | AnyRecord::Return(_)
-                | AnyRecord::OrderEvent(_)
-        );
+            | AnyRecord::Receipt(_)
+            | AnyRecord::Shipment(_)
+            | AnyRecord::PurchaseOrder(_)
+            | AnyRecord::Adjustment(_)
+            | AnyRecord::Return(_) => true,
+            // Only shipments and pickups move stock; the other order events are for
+            // sourcing.
+            AnyRecord::OrderEvent(e) => {
+                matches!(e.kind, OrderEventKind::Shipped | OrderEventKind::PickedUp)
+            }
+            AnyRecord::Location(_) | AnyRecord::SafetyStock(_) => false,
+            // Orders, sourcing rules and prices are for sourcing; outputs are not inputs.
+            _ => return Applied::Accepted,
+        };
         if !inventory {
             return self.apply_reference(record);
         }

@@ -40,10 +40,13 @@ struct Delta {
 }
 
 /// The rarely present parts of a position, boxed so a plain position stays small.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Extra {
-    /// Deltas after `horizon`, not yet folded into `base`.
+    /// Deltas after `horizon`, not yet folded into `base`, in arrival order.
     pending: Vec<Delta>,
+    /// The earliest time in `pending` (`i64::MAX` when empty), so the common case of
+    /// nothing to fold is one comparison.
+    oldest: i64,
     /// Inbound supply lines, in no particular order.
     inbound: Vec<Inbound>,
 }
@@ -114,7 +117,9 @@ impl Position {
         if time <= self.horizon || qty == 0 {
             return false;
         }
-        self.extra_mut().pending.push(Delta { time, qty });
+        let extra = self.extra_mut();
+        extra.pending.push(Delta { time, qty });
+        extra.oldest = extra.oldest.min(time);
         self.on_hand += qty;
         true
     }
@@ -134,6 +139,12 @@ impl Position {
         if let Some(extra) = self.extra.as_deref_mut() {
             extra.pending.retain(|d| d.time > time);
             on_hand += extra.pending.iter().map(|d| d.qty).sum::<i32>();
+            extra.oldest = extra
+                .pending
+                .iter()
+                .map(|d| d.time)
+                .min()
+                .unwrap_or(i64::MAX);
         }
         self.on_hand = on_hand;
         self.shrink_extra();
@@ -146,7 +157,7 @@ impl Position {
         let Some(extra) = self.extra.as_deref_mut() else {
             return;
         };
-        if extra.pending.iter().all(|d| d.time > cutoff) {
+        if extra.oldest > cutoff {
             return;
         }
         let mut folded_until = self.horizon;
@@ -160,6 +171,12 @@ impl Position {
                 true
             }
         });
+        extra.oldest = extra
+            .pending
+            .iter()
+            .map(|d| d.time)
+            .min()
+            .unwrap_or(i64::MAX);
         // Deltas up to `folded_until` are now in `base`; any later count is newer than them.
         self.horizon = folded_until;
         self.count_rank = 0;
@@ -204,7 +221,13 @@ impl Position {
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Default::default)
+        self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                pending: Vec::new(),
+                oldest: i64::MAX,
+                inbound: Vec::new(),
+            })
+        })
     }
 
     fn shrink_extra(&mut self) {
