@@ -3,11 +3,14 @@
 //! `cargo run --release -p allot-pipeline --example state_memory -- 1000000 5000000 20000000`
 //!
 //! For each key count N it builds a fresh engine with N positions (a cycle count per key,
-//! spread over 1,000 locations), reads the process's resident set size before and after
-//! from `/proc/self/statm`, and prints bytes per key — once with the event ids of the counts
-//! still inside the dedupe window, and once after the window has passed them (the steady
-//! state: the window holds only the last `max_lateness_ms` of events). Results are also
-//! written as JSON lines to `target/state_memory.jsonl`.
+//! spread over 1,000 locations) in a process of its own, reads the resident set size before
+//! and after from `/proc/self/statm`, and prints bytes per key in two runs:
+//! - *state*: the counts are one second apart and `max_lateness_ms` is one minute, so the
+//!   dedupe window holds about 60 event ids: what the positions themselves cost;
+//! - *state+window*: all N counts inside one hour with the default 24 h window, so every
+//!   event id is remembered too (the worst case: N events inside one lateness window).
+//!
+//! Results are also appended as JSON lines to `target/state_memory.jsonl`.
 
 use std::io::Write;
 
@@ -48,62 +51,62 @@ fn main() {
     } else {
         sizes
     };
-    if sizes.len() > 1 {
-        // One process per size, so memory freed by one run does not flatter the next.
+    let Ok(mode) = std::env::var("STATE_MEMORY_MODE") else {
+        println!(
+            "{:>12} {:>14} {:>9} {:>9}",
+            "keys", "run", "build s", "B/key"
+        );
+        // One process per size and run, so memory freed by one does not flatter the next.
         for n in sizes {
-            let status = std::process::Command::new(std::env::current_exe().expect("own path"))
-                .arg(n.to_string())
-                .status()
-                .expect("re-run self");
-            assert!(status.success());
-        }
-        return;
-    }
-    let mut report = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open("target/state_memory.jsonl")
-        .ok();
-    println!(
-        "{:>12} {:>14} {:>16} {:>16}",
-        "keys", "build s", "B/key (window)", "B/key (steady)"
-    );
-    for n in sizes {
-        let before = rss_bytes();
-        let started = std::time::Instant::now();
-        let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
-        // One count per key, all inside one hour of event time.
-        for i in 0..n {
-            let t = T0 + (i * 3_600_000 / n) as i64;
-            engine.apply(&count(i, t));
-            if i > 0 && i % 5_000_000 == 0 {
-                eprintln!("  {i} keys...");
+            for mode in ["state", "state+window"] {
+                let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+                    .arg(n.to_string())
+                    .env("STATE_MEMORY_MODE", mode)
+                    .status()
+                    .expect("re-run self");
+                assert!(status.success());
             }
         }
-        let built = started.elapsed().as_secs_f64();
-        let with_window = rss_bytes().saturating_sub(before);
-        // One event two days later moves the watermark past the window: the dedupe forgets
-        // the counts' ids, as it does in steady operation.
-        engine.apply(&count(0, T0 + 48 * 3_600_000));
-        let steady = rss_bytes().saturating_sub(before);
-        let state = engine.state_size();
-        assert_eq!(state.positions as u64, n, "every key is a position");
-        let per_key = |b: u64| b as f64 / n as f64;
-        println!(
-            "{:>12} {:>14.1} {:>16.1} {:>16.1}",
-            n,
-            built,
-            per_key(with_window),
-            per_key(steady)
-        );
-        if let Some(f) = report.as_mut() {
-            let _ = writeln!(
-                f,
-                "{{\"keys\":{n},\"bytes_per_key_window\":{:.1},\"bytes_per_key_steady\":{:.1},\"build_secs\":{built:.2}}}",
-                per_key(with_window),
-                per_key(steady)
-            );
+        return;
+    };
+    let n = sizes[0];
+    let windowed = mode == "state+window";
+    let config = AvailabilityConfig {
+        max_lateness_ms: if windowed { 24 * 3_600_000 } else { 60_000 },
+        ..AvailabilityConfig::default()
+    };
+    let before = rss_bytes();
+    let started = std::time::Instant::now();
+    let mut engine = AvailabilityEngine::new(config);
+    for i in 0..n {
+        let t = if windowed {
+            T0 + (i * 3_600_000 / n) as i64
+        } else {
+            T0 + i as i64 * 1_000
+        };
+        engine.apply(&count(i, t));
+        if i > 0 && i % 5_000_000 == 0 {
+            eprintln!("  {i} keys...");
         }
-        drop(engine);
+    }
+    let built = started.elapsed().as_secs_f64();
+    let used = rss_bytes().saturating_sub(before);
+    let state = engine.state_size();
+    assert_eq!(state.positions as u64, n, "every key is a position");
+    let per_key = used as f64 / n as f64;
+    println!(
+        "{n:>12} {mode:>14} {built:>9.1} {per_key:>9.1}   ({} event ids remembered)",
+        state.remembered_event_ids
+    );
+    let report = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("target/state_memory.jsonl");
+    if let Ok(mut f) = report {
+        let _ = writeln!(
+            f,
+            "{{\"keys\":{n},\"run\":\"{mode}\",\"bytes_per_key\":{per_key:.1},\"remembered_event_ids\":{},\"build_secs\":{built:.2}}}",
+            state.remembered_event_ids
+        );
     }
 }
