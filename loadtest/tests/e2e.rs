@@ -117,6 +117,18 @@ fn a_tiny_e2e_run_sees_every_record_and_reports_sane_figures() {
         f(&r["allot"]["records_per_sec"]) / f(&r["passthrough"]["records_per_sec"]);
     assert!((f(&r["ratio"]) - expected_ratio).abs() < 1e-9);
 
+    // The latency baseline: the raw passthrough copied every event, and each copy was read.
+    let b = &r["latency_passthrough"];
+    let sent = b["sent"].as_u64().expect("sent");
+    assert!(sent > 1_000, "3 s at 1,000/s: {sent}");
+    assert_eq!(b["copied"], sent, "{b:#}");
+    assert_eq!(b["consume"]["count"], sent, "{b:#}");
+    let (p50, p99) = (
+        b["consume"]["p50_ms"].as_i64().expect("p50"),
+        b["consume"]["p99_ms"].as_i64().expect("p99"),
+    );
+    assert!(0 < p50 && p50 <= p99, "passthrough p50 {p50} p99 {p99}");
+
     // One latency phase: everything sent was read by allot, and availability came back.
     let latency = r["latency"].as_array().expect("latency phases");
     assert_eq!(latency.len(), 1);

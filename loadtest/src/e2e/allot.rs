@@ -2,6 +2,8 @@
 //! prefix and consumer group), with a clean environment, its output captured, stopped with
 //! SIGTERM or by its idle exit, and the report it prints read back.
 
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -9,12 +11,14 @@ use std::time::{Duration, Instant};
 use allot_connectors::kafka::KafkaConfig;
 use anyhow::Context;
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 /// How many warning and error lines of allot's log the report keeps.
 const LOG_SAMPLE: usize = 10;
+/// How many last lines of allot's log an error message shows.
+const LOG_TAIL: usize = 30;
 
 /// The `allot` executable at `path`, made absolute (allot runs in another directory), or an
 /// error that says how to build it.
@@ -36,8 +40,52 @@ pub fn resolve_bin(path: &Path) -> anyhow::Result<PathBuf> {
 pub struct AllotProcess {
     child: Child,
     stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
+    stderr: JoinHandle<Log>,
     started: Instant,
+    /// Where its `/metrics` is served, when asked for.
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// allot's log, summarised as it is read (a run that dead-letters every record logs a line
+/// for each, far too much to keep).
+#[derive(Debug, Default)]
+pub struct Log {
+    /// Lines at level WARN.
+    pub warnings: u64,
+    /// Lines at level ERROR.
+    pub errors: u64,
+    /// The first warning and error lines.
+    pub sample: Vec<String>,
+    /// The last lines.
+    pub tail: VecDeque<String>,
+}
+
+impl Log {
+    /// Takes one line of the log.
+    pub fn push(&mut self, line: &str) {
+        let line = strip_ansi(line);
+        match line.split_whitespace().nth(1).unwrap_or_default() {
+            "WARN" => self.warnings += 1,
+            "ERROR" => self.errors += 1,
+            _ => {}
+        }
+        let flagged = self.warnings + self.errors;
+        if flagged > self.sample.len() as u64 && self.sample.len() < LOG_SAMPLE {
+            self.sample.push(line.clone());
+        }
+        if self.tail.len() == LOG_TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    fn tail_text(&self) -> String {
+        self.tail
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// What a finished `allot run` left behind.
@@ -48,7 +96,7 @@ pub struct Finished {
     /// Its standard output (the run report).
     pub stdout: String,
     /// Its log.
-    pub stderr: String,
+    pub log: Log,
     /// From spawn to exit.
     pub wall: Duration,
 }
@@ -56,7 +104,8 @@ pub struct Finished {
 impl AllotProcess {
     /// Starts `bin run` for the deployment `kafka`; `coalesce_ms` sets
     /// `ALLOT__RUNTIME__AVAILABILITY_COALESCE_MS` (else allot's default applies) and
-    /// `idle_exit_ms` passes `--idle-exit-ms`. Every other `ALLOT__*` variable of this
+    /// `idle_exit_ms` passes `--idle-exit-ms`; `metrics` serves `/metrics` on a free local
+    /// port (see [`scrape`](Self::scrape)). Every other `ALLOT__*` variable of this
     /// process is withheld, and allot runs in the temporary directory, so no `allot.toml`
     /// or shell setting changes what is measured.
     pub fn spawn(
@@ -64,6 +113,7 @@ impl AllotProcess {
         kafka: &KafkaConfig,
         coalesce_ms: Option<u64>,
         idle_exit_ms: Option<u64>,
+        metrics: bool,
     ) -> anyhow::Result<AllotProcess> {
         let mut cmd = Command::new(bin);
         cmd.arg("run");
@@ -85,6 +135,16 @@ impl AllotProcess {
         if let Some(ms) = coalesce_ms {
             cmd.env("ALLOT__RUNTIME__AVAILABILITY_COALESCE_MS", ms.to_string());
         }
+        let metrics_addr = if metrics {
+            // A port free now; allot binds it a moment later.
+            let addr = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .context("failed to find a free port for allot's /metrics")?;
+            cmd.env("ALLOT__HTTP__LISTEN_ADDR", addr.to_string());
+            Some(addr)
+        } else {
+            None
+        };
         cmd.current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -95,12 +155,13 @@ impl AllotProcess {
             .spawn()
             .with_context(|| format!("failed to start {}", bin.display()))?;
         let stdout = read_all(child.stdout.take());
-        let stderr = read_all(child.stderr.take());
+        let stderr = read_log(child.stderr.take());
         Ok(AllotProcess {
             child,
             stdout,
             stderr,
             started,
+            metrics_addr,
         })
     }
 
@@ -127,10 +188,10 @@ impl AllotProcess {
             Ok(status) => status.context("failed to wait for allot")?,
             Err(_) => {
                 let _ = self.child.kill().await;
-                let stderr = self.stderr.await.unwrap_or_default();
+                let log = self.stderr.await.unwrap_or_default();
                 anyhow::bail!(
                     "allot run did not exit within {timeout:?} and was killed; its log:\n{}",
-                    tail(&stderr, 20)
+                    log.tail_text()
                 );
             }
         };
@@ -138,9 +199,33 @@ impl AllotProcess {
         Ok(Finished {
             status,
             stdout: self.stdout.await.unwrap_or_default(),
-            stderr: self.stderr.await.unwrap_or_default(),
+            log: self.stderr.await.unwrap_or_default(),
             wall,
         })
+    }
+
+    /// Its `/metrics` page (Prometheus text), if it was started with metrics.
+    pub async fn scrape(&self) -> anyhow::Result<Option<String>> {
+        use tokio::io::AsyncWriteExt;
+        let Some(addr) = self.metrics_addr else {
+            return Ok(None);
+        };
+        let fetch = async {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream
+                .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .await?;
+            let mut bytes = Vec::new();
+            stream.read_to_end(&mut bytes).await?;
+            std::io::Result::Ok(bytes)
+        };
+        let bytes = tokio::time::timeout(Duration::from_secs(5), fetch)
+            .await
+            .context("allot's /metrics did not answer in 5 s")?
+            .with_context(|| format!("failed to read http://{addr}/metrics"))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let body = text.split_once("\r\n\r\n").map_or(&*text, |(_, b)| b);
+        Ok(Some(body.to_owned()))
     }
 
     /// How long it has run.
@@ -160,6 +245,19 @@ fn read_all<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
             text = String::from_utf8_lossy(&bytes).into_owned();
         }
         text
+    })
+}
+
+fn read_log<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> JoinHandle<Log> {
+    tokio::spawn(async move {
+        let mut log = Log::default();
+        if let Some(pipe) = pipe {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.push(&line);
+            }
+        }
+        log
     })
 }
 
@@ -184,6 +282,10 @@ pub struct AllotRun {
     pub dead_lettered: u64,
     /// Availability messages published.
     pub availability_messages: u64,
+    /// Their framed size in MiB (`availability: N messages (X MiB)`).
+    pub availability_mib: f64,
+    /// Framed input read, in MiB (`input: N records (X MiB framed)`).
+    pub input_mib: f64,
     /// From spawn to exit, as this benchmark saw it.
     pub process_secs: f64,
     /// Warning lines in its log.
@@ -201,7 +303,7 @@ impl Finished {
             anyhow::bail!(
                 "allot run failed ({}); its log:\n{}\n{}",
                 self.status,
-                tail(&self.stderr, 30),
+                self.log.tail_text(),
                 tail(&self.stdout, 10)
             );
         }
@@ -212,19 +314,100 @@ impl Finished {
             )
         })?;
         run.process_secs = self.wall.as_secs_f64();
-        for line in self.stderr.lines() {
-            let line = strip_ansi(line);
-            let level = line.split_whitespace().nth(1).unwrap_or_default();
-            match level {
-                "WARN" => run.log_warnings += 1,
-                "ERROR" => run.log_errors += 1,
-                _ => continue,
-            }
-            if run.log_sample.len() < LOG_SAMPLE {
-                run.log_sample.push(line);
+        run.log_warnings = self.log.warnings;
+        run.log_errors = self.log.errors;
+        run.log_sample = self.log.sample.clone();
+        Ok(run)
+    }
+}
+
+/// A Prometheus histogram read from a `/metrics` page, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistogramSummary {
+    /// Observations.
+    pub count: u64,
+    /// Their mean.
+    pub mean_ms: f64,
+    /// The smallest bucket bound holding half of them (`None`: above the largest bound).
+    pub p50_at_most_ms: Option<f64>,
+    /// The smallest bucket bound holding 99 % of them.
+    pub p99_at_most_ms: Option<f64>,
+}
+
+/// A Prometheus histogram as read from a `/metrics` page: cumulative bucket counts by upper
+/// bound (seconds), the sum and the count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+impl Histogram {
+    /// Reads the histogram `name` from a Prometheus text page.
+    pub fn parse(page: &str, name: &str) -> Option<Histogram> {
+        let (mut sum, mut count, mut buckets) = (None, None, Vec::new());
+        for line in page.lines() {
+            let Some(rest) = line.strip_prefix(name) else {
+                continue;
+            };
+            let value = rest.rsplit(' ').next()?;
+            if let Some(labels) = rest.strip_prefix("_bucket{") {
+                let le = labels.split("le=\"").nth(1)?.split('"').next()?;
+                if le != "+Inf" {
+                    buckets.push((le.parse::<f64>().ok()?, value.parse::<f64>().ok()?));
+                }
+            } else if rest.starts_with("_sum ") {
+                sum = value.parse::<f64>().ok();
+            } else if rest.starts_with("_count ") {
+                count = value.parse::<f64>().ok();
             }
         }
-        Ok(run)
+        Some(Histogram {
+            buckets,
+            sum: sum?,
+            count: count?,
+        })
+    }
+
+    /// The observations made after `earlier` was read.
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        Histogram {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|(le, c)| {
+                    let before = earlier
+                        .buckets
+                        .iter()
+                        .find(|(l, _)| l == le)
+                        .map_or(0.0, |(_, c)| *c);
+                    (*le, c - before)
+                })
+                .collect(),
+            sum: self.sum - earlier.sum,
+            count: self.count - earlier.count,
+        }
+    }
+
+    /// Count, mean and bucket bounds of the median and the 99th percentile, in ms.
+    pub fn summary(&self) -> HistogramSummary {
+        let at_most = |q: f64| {
+            self.buckets
+                .iter()
+                .find(|(_, c)| *c >= q * self.count)
+                .map(|(le, _)| le * 1000.0)
+        };
+        HistogramSummary {
+            count: self.count as u64,
+            mean_ms: if self.count > 0.0 {
+                self.sum * 1000.0 / self.count
+            } else {
+                0.0
+            },
+            p50_at_most_ms: at_most(0.5),
+            p99_at_most_ms: at_most(0.99),
+        }
     }
 }
 
@@ -258,6 +441,16 @@ pub fn parse_report(text: &str) -> Option<AllotRun> {
     fn first_number(s: &str) -> Option<u64> {
         s.split_whitespace().next()?.parse().ok()
     }
+    /// `(12.3 MiB` anywhere in `s`.
+    fn mib(s: &str) -> Option<f64> {
+        let (_, rest) = s.split_once('(')?;
+        rest.strip_suffix(")")
+            .unwrap_or(rest)
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
     let mut run = AllotRun::default();
     let mut seen = [false; 4];
     for line in text.lines() {
@@ -267,6 +460,7 @@ pub fn parse_report(text: &str) -> Option<AllotRun> {
             seen[0] = true;
         } else if let Some(rest) = line.strip_prefix("input: ") {
             run.input_records = first_number(rest)?;
+            run.input_mib = mib(rest)?;
             seen[1] = true;
         } else if let Some(rest) = line.strip_prefix("outcome: ") {
             let mut parts = rest.split(", ");
@@ -276,6 +470,7 @@ pub fn parse_report(text: &str) -> Option<AllotRun> {
             seen[2] = true;
         } else if let Some(rest) = line.strip_prefix("availability: ") {
             run.availability_messages = first_number(rest)?;
+            run.availability_mib = mib(rest)?;
             seen[3] = true;
         }
     }
@@ -286,7 +481,9 @@ pub fn parse_report(text: &str) -> Option<AllotRun> {
 mod tests {
     use super::*;
 
-    fn check(text: &str, expected: Option<(u64, f64, u64, u64, u64, u64)>) {
+    type Figures = (u64, f64, u64, u64, u64, u64, f64, f64);
+
+    fn check(text: &str, expected: Option<Figures>) {
         let got = parse_report(text).map(|r| {
             (
                 r.input_records,
@@ -295,6 +492,8 @@ mod tests {
                 r.duplicates,
                 r.dead_lettered,
                 r.availability_messages,
+                r.input_mib,
+                r.availability_mib,
             )
         });
         assert_eq!(got, expected, "{text}");
@@ -309,7 +508,10 @@ mod tests {
   availability: 51234 messages (80.2 MiB) for 2000 skus
   state: 1 (sku, location) positions, 1 skus, 1 locations, 0 shipments/POs, 0 event ids
 ";
-        check(report, Some((392_114, 12.34, 392_100, 14, 0, 51_234)));
+        check(
+            report,
+            Some((392_114, 12.34, 392_100, 14, 0, 51_234, 45.1, 80.2)),
+        );
         check(&report.replace("  input:", "  in:"), None);
         check("", None);
         check(&report.replace("392114 records", "many records"), None);
@@ -321,14 +523,21 @@ mod tests {
             status: std::process::Command::new("true")
                 .status()
                 .expect("true runs"),
-            stdout: "allot run finished in 1.0 s\n  input: 1 records\n  outcome: 1 accepted, \
+            stdout: "allot run finished in 1.0 s\n  input: 1 records (0.0 MiB framed)\n  outcome: 1 accepted, \
                      0 duplicates, 0 dead-lettered (0 refused by validation)\n  availability: 1 \
                      messages (0.0 MiB) for 1 skus\n"
                 .into(),
-            stderr: "2026-01-01T00:00:00Z \u{1b}[33m WARN\u{1b}[0m allot: slow\n\
-                     2026-01-01T00:00:01Z ERROR allot: broken\n\
-                     2026-01-01T00:00:02Z  INFO allot: fine\n"
-                .into(),
+            log: {
+                let mut log = Log::default();
+                for line in [
+                    "2026-01-01T00:00:00Z \u{1b}[33m WARN\u{1b}[0m allot: slow",
+                    "2026-01-01T00:00:01Z ERROR allot: broken",
+                    "2026-01-01T00:00:02Z  INFO allot: fine",
+                ] {
+                    log.push(line);
+                }
+                log
+            },
             wall: Duration::from_secs(2),
         };
         let run = finished.report().expect("report");
@@ -340,5 +549,54 @@ mod tests {
             run.log_sample
         );
         assert_eq!(run.process_secs, 2.0);
+    }
+
+    #[test]
+    fn reads_a_histogram_from_a_metrics_page() {
+        let page = "# HELP allot_publish_latency_seconds Wall time\n\
+# TYPE allot_publish_latency_seconds histogram
+allot_publish_latency_seconds_bucket{le=\"0.005\"} 10
+allot_publish_latency_seconds_bucket{le=\"0.01\"} 60
+allot_publish_latency_seconds_bucket{le=\"0.05\"} 99
+allot_publish_latency_seconds_bucket{le=\"0.1\"} 100
+allot_publish_latency_seconds_bucket{le=\"+Inf\"} 100
+allot_publish_latency_seconds_sum 1.5
+allot_publish_latency_seconds_count 100
+allot_publish_latency_seconds_other 7
+";
+        let name = "allot_publish_latency_seconds";
+        let h = Histogram::parse(page, name).expect("histogram").summary();
+        assert_eq!(h.count, 100);
+        assert!((h.mean_ms - 15.0).abs() < 1e-9);
+        assert_eq!(h.p50_at_most_ms, Some(10.0));
+        assert_eq!(h.p99_at_most_ms, Some(50.0));
+        assert_eq!(Histogram::parse(page, "allot_nothing_seconds"), None);
+        // The 40 observations after a first reading of 60, all above 10 ms.
+        let earlier = page
+            .replace("} 99", "} 60")
+            .replace("} 100", "} 60")
+            .replace("_sum 1.5", "_sum 0.3")
+            .replace("_count 100", "_count 60");
+        let earlier = Histogram::parse(&earlier, name).expect("histogram");
+        let later = Histogram::parse(page, name)
+            .expect("histogram")
+            .since(&earlier)
+            .summary();
+        assert_eq!(later.count, 40);
+        assert!((later.mean_ms - 30.0).abs() < 1e-9);
+        assert_eq!(later.p50_at_most_ms, Some(50.0));
+    }
+
+    #[test]
+    fn a_long_log_is_kept_short() {
+        let mut log = Log::default();
+        for i in 0..1_000 {
+            log.push(&format!("2026-01-01T00:00:00Z  WARN allot: line {i}"));
+        }
+        assert_eq!(log.warnings, 1_000);
+        assert_eq!(log.sample.len(), LOG_SAMPLE);
+        assert!(log.sample[0].ends_with("line 0"));
+        assert_eq!(log.tail.len(), LOG_TAIL);
+        assert!(log.tail_text().ends_with("line 999"));
     }
 }

@@ -123,7 +123,7 @@ impl Percentiles {
     }
 }
 
-/// What the availability reader saw.
+/// What a [`TopicReader`] saw.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// `receive wall time − event_time` of each message of the measured window.
@@ -134,11 +134,15 @@ pub struct Observed {
     pub before: u64,
     /// Messages whose event time could not be read.
     pub unreadable: u64,
+    /// Wall-clock milliseconds when the last measured message was read (0: none).
+    pub last_received_ms: EpochMillis,
 }
 
-/// Reads a deployment's availability topic from the beginning in the background.
+/// Reads topics in the background and measures each message against its event time: the
+/// availability topic (from the beginning), or the input topics (from their end, to measure
+/// the broker hop alone with allot's consumer settings).
 #[derive(Debug)]
-pub struct AvailabilityReader {
+pub struct TopicReader {
     stop: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<Observed>>,
     /// Wall-clock milliseconds of the last message read (any message).
@@ -147,29 +151,32 @@ pub struct AvailabilityReader {
     measured: Arc<AtomicU64>,
 }
 
-impl AvailabilityReader {
-    /// Starts reading `topic` (`partitions` partitions); messages whose event time is
-    /// before `since_ms` are counted but not measured.
+impl TopicReader {
+    /// Starts reading `topics` (`partitions` partitions each) from `offset`; messages whose
+    /// event time is before `since_ms` are counted but not measured.
     pub fn start(
         config: &KafkaConfig,
-        topic: &str,
+        topics: &[String],
         partitions: i32,
+        offset: Offset,
         since_ms: EpochMillis,
-    ) -> anyhow::Result<AvailabilityReader> {
+    ) -> anyhow::Result<TopicReader> {
         let consumer: StreamConsumer = config
             .consumer_config()
             .set("enable.auto.commit", "false")
             .set("statistics.interval.ms", "0")
             .create()
-            .context("failed to create the availability reader")?;
+            .context("failed to create a reader")?;
         let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .context("failed to list the availability partitions")?;
+        for topic in topics {
+            for p in 0..partitions {
+                tpl.add_partition_offset(topic, p, offset)
+                    .context("failed to list the partitions to read")?;
+            }
         }
         consumer
             .assign(&tpl)
-            .context("failed to assign the availability partitions")?;
+            .context("failed to assign the partitions to read")?;
         let (stop, mut stopped) = watch::channel(false);
         let last_ms = Arc::new(AtomicI64::new(0));
         let measured = Arc::new(AtomicU64::new(0));
@@ -181,7 +188,7 @@ impl AvailabilityReader {
                     _ = stopped.changed() => break,
                     msg = consumer.recv() => {
                         let received = now_ms();
-                        let msg = msg.context("the availability reader failed to consume")?;
+                        let msg = msg.context("a reader failed to consume")?;
                         last.store(received, Ordering::Relaxed);
                         let Some(t) = msg.payload().and_then(peek_event_time) else {
                             seen.unreadable += 1;
@@ -192,6 +199,7 @@ impl AvailabilityReader {
                             continue;
                         }
                         seen.consume.push(received - t);
+                        seen.last_received_ms = received;
                         if let Some(ts) = msg.timestamp().to_millis() {
                             seen.publish.push(ts - t);
                         }
@@ -201,7 +209,7 @@ impl AvailabilityReader {
             }
             Ok(seen)
         });
-        Ok(AvailabilityReader {
+        Ok(TopicReader {
             stop,
             task,
             last_ms,
@@ -230,9 +238,7 @@ impl AvailabilityReader {
     /// Stops reading and returns what was seen.
     pub async fn finish(self) -> anyhow::Result<Observed> {
         let _ = self.stop.send(true);
-        self.task
-            .await
-            .context("the availability reader panicked")?
+        self.task.await.context("a reader panicked")?
     }
 }
 

@@ -28,14 +28,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use allot_connectors::kafka::{KafkaConfig, ensure_topics};
-use allot_schemas::{Direction, Topic};
+use allot_schemas::{AnyRecord, Direction, Topic};
 use anyhow::Context;
+use rdkafka::Offset;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use self::allot::{AllotProcess, AllotRun};
 use self::broker::{Created, GroupWatch};
-use self::latency::{AvailabilityReader, Percentiles, now_ms, set_event_time};
+use self::latency::{Percentiles, TopicReader, now_ms, set_event_time};
 use self::passthrough::PassthroughReport;
 use crate::calendar::{DAY_MS, civil_from_days};
 use crate::driver::{DriveOptions, drive};
@@ -67,6 +68,9 @@ pub struct E2eOptions {
     pub latency_rate: Option<f64>,
     /// One latency phase per value of `availability_coalesce_ms`.
     pub coalesce_ms: Vec<u64>,
+    /// Serve allot's `/metrics` in the latency phases and read its own publish latency
+    /// from it (this also turns on allot's HTTP availability view: a little extra work).
+    pub allot_metrics: bool,
     /// Leave the topics and groups on the broker.
     pub keep_topics: bool,
     /// Print what happens on stderr.
@@ -96,6 +100,8 @@ pub struct E2eReport {
     pub ratio: f64,
     /// [`RATIO_GOAL`].
     pub ratio_goal: f64,
+    /// The latency baseline: the same paced events through a raw passthrough.
+    pub latency_passthrough: PassthroughLatency,
     /// One entry per coalescing bound.
     pub latency: Vec<LatencyReport>,
     /// [`P99_GOAL_MS`].
@@ -104,6 +110,8 @@ pub struct E2eReport {
     pub cleaned_up: bool,
     /// How to read the figures.
     pub notes: Vec<String>,
+    /// What makes a figure of this run doubtful.
+    pub warnings: Vec<String>,
 }
 
 /// The workload of the throughput phases.
@@ -144,6 +152,25 @@ pub struct AllotThroughput {
     pub run: AllotRun,
 }
 
+/// The latency baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassthroughLatency {
+    /// Events per second asked for.
+    pub target_rate: f64,
+    /// Events per second sent.
+    pub achieved_rate: f64,
+    /// Events sent.
+    pub sent: u64,
+    /// How long they took to send.
+    pub send_secs: f64,
+    /// Messages the passthrough copied.
+    pub copied: u64,
+    /// event time → the copy read back by a consumer.
+    pub consume: Option<Percentiles>,
+    /// From the end of sending to the last copy read back.
+    pub drain_secs: f64,
+}
+
 /// One latency phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyReport {
@@ -167,10 +194,24 @@ pub struct LatencyReport {
     pub consume: Option<Percentiles>,
     /// event time → allot's produce call (the Kafka timestamp of the availability message).
     pub publish: Option<Percentiles>,
+    /// event time → the input event read back by a consumer with allot's settings: the
+    /// broker hop allot's own consumer cannot do faster.
+    pub input_hop: Option<Percentiles>,
+    /// allot's own `allot_publish_latency_seconds` (from reading the oldest unpublished
+    /// change to the flush that publishes it) over the sending and the drain, with
+    /// `--allot-metrics`.
+    pub allot_publish_latency: Option<allot::HistogramSummary>,
     /// Availability messages about the opening stock, not measured.
     pub opening_messages: u64,
     /// Availability messages whose event time could not be read.
     pub unreadable: u64,
+    /// From the end of sending to the last availability message read back: about one
+    /// latency when allot keeps up, longer when it fell behind.
+    pub drain_secs: f64,
+    /// Whether allot's group committed every record sent within a minute of the end.
+    pub caught_up: bool,
+    /// Records sent that allot had not read when it was stopped (0 when it kept up).
+    pub backlog: u64,
     /// What allot reported when it was stopped.
     pub run: AllotRun,
 }
@@ -386,6 +427,15 @@ async fn phases(
         .unwrap_or(allot.records_per_sec / 2.0)
         .max(1.0);
     let trading_per_day = (n.saturating_sub(opening) as f64 / f64::from(w.days)).max(1.0);
+    let latency_passthrough = passthrough_latency(
+        options,
+        &deployment(options, run_id, "latpass"),
+        rate,
+        trading_per_day,
+        created,
+        notes,
+    )
+    .await?;
     let mut latency = Vec::new();
     for &coalesce in &options.coalesce_ms {
         let phase = LatencyPhase {
@@ -405,7 +455,12 @@ async fn phases(
         latency.push(report);
     }
 
+    let warnings = warnings(n, &allot, &latency_passthrough, &latency);
+    for w in &warnings {
+        notes.note(format!("warning: {w}"));
+    }
     Ok(E2eReport {
+        warnings,
         run_id: run_id.to_owned(),
         bootstrap: options.bootstrap.clone(),
         partitions: options.partitions,
@@ -424,6 +479,7 @@ async fn phases(
         allot,
         ratio,
         ratio_goal: RATIO_GOAL,
+        latency_passthrough,
         latency,
         latency_goal_p99_ms: P99_GOAL_MS,
         cleaned_up: false,
@@ -442,6 +498,65 @@ async fn phases(
     })
 }
 
+/// What makes the figures doubtful, in words.
+fn warnings(
+    n: u64,
+    allot: &AllotThroughput,
+    baseline: &PassthroughLatency,
+    latency: &[LatencyReport],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if baseline.drain_secs > 1.0 || baseline.copied < baseline.sent {
+        out.push(format!(
+            "the raw passthrough copied {} of {} events and its last copy came {:.1} s after the \
+             last event was sent: this machine could not carry {:.0} events/s even without allot",
+            baseline.copied, baseline.sent, baseline.drain_secs, baseline.achieved_rate
+        ));
+    }
+    if allot.run.dead_lettered > 0 {
+        out.push(format!(
+            "allot dead-lettered {} of the {n} records of the throughput phase, so its figure is \
+             not that of normal processing (first: {}); keep the workload's span inside \
+             availability.max_lateness_ms, e.g. --days 1",
+            allot.run.dead_lettered,
+            allot.run.log_sample.first().map_or("-", String::as_str)
+        ));
+    }
+    for l in latency {
+        let slow = l.backlog > 0 || l.drain_secs > (10.0 * l.coalesce_ms as f64 / 1000.0).max(1.0);
+        if slow {
+            out.push(format!(
+                "with availability_coalesce_ms = {} allot did not keep up with {:.0} events/s (the \
+                 last availability came {:.1} s after the last event was sent{}): the percentiles \
+                 measure its backlog more than its latency; try a lower --latency-rate",
+                l.coalesce_ms,
+                l.achieved_rate,
+                l.drain_secs,
+                if l.backlog > 0 {
+                    format!(", {} records were never read", l.backlog)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if l.ran_out {
+            out.push(format!(
+                "the workload ran out after {} events in the {} ms latency phase",
+                l.sent, l.coalesce_ms
+            ));
+        }
+        if l.run.dead_lettered > 0 {
+            out.push(format!(
+                "allot dead-lettered {} records in the {} ms latency phase (first: {})",
+                l.run.dead_lettered,
+                l.coalesce_ms,
+                l.run.log_sample.first().map_or("-", String::as_str)
+            ));
+        }
+    }
+    out
+}
+
 async fn allot_throughput(
     options: &E2eOptions,
     bin: &std::path::Path,
@@ -455,7 +570,7 @@ async fn allot_throughput(
         bin.display()
     ));
     let watch = GroupWatch::new(config, &input_names(config))?;
-    let mut process = AllotProcess::spawn(bin, config, None, Some(options.idle_exit_ms))?;
+    let mut process = AllotProcess::spawn(bin, config, None, Some(options.idle_exit_ms), false)?;
     let mut last_note = Instant::now();
     while process.running() {
         if process.elapsed() > options.phase_timeout {
@@ -507,10 +622,189 @@ async fn allot_throughput(
     })
 }
 
+/// allot's `allot_publish_latency_seconds`, if it serves `/metrics`.
+async fn read_histogram(process: &AllotProcess) -> anyhow::Result<Option<allot::Histogram>> {
+    Ok(process
+        .scrape()
+        .await?
+        .and_then(|page| allot::Histogram::parse(&page, "allot_publish_latency_seconds")))
+}
+
 /// `YYYY-MM-DD` of the UTC day of `t`.
 fn utc_date(t: i64) -> String {
     let (y, m, d) = civil_from_days(t.div_euclid(DAY_MS));
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// What [`send_paced`] did.
+#[derive(Debug)]
+struct Sent {
+    /// Events sent.
+    count: u64,
+    /// How long sending took.
+    secs: f64,
+    /// Wall clock at the end of sending.
+    until_ms: i64,
+    /// Whether the workload ended first.
+    ran_out: bool,
+}
+
+/// A workload for a latency phase: the options' network, starting today (so the dates in
+/// the events are near the wall-clock event times they get), long enough for `rate` events
+/// per second over `--latency-secs`.
+fn latency_workload(
+    options: &E2eOptions,
+    rate: f64,
+    trading_per_day: f64,
+) -> anyhow::Result<Workload> {
+    let needed = rate * options.latency_secs * 1.2 + 1_000.0;
+    let days = ((needed / trading_per_day).ceil() as u32 + 1).clamp(1, 3_650);
+    Workload::new(WorkloadConfig {
+        start_date: utc_date(now_ms()),
+        days,
+        ..options.workload.clone()
+    })
+}
+
+/// Takes the opening records (at the start instant) off `workload`, writing them to `sink`
+/// if given; returns how many there were and the first trading record.
+async fn opening(
+    workload: &mut Workload,
+    mut sink: Option<&mut KafkaEventSink>,
+) -> anyhow::Result<(u64, Option<AnyRecord>)> {
+    let start = workload.start_time();
+    let mut n = 0u64;
+    for r in workload.by_ref() {
+        if r.event_time() > start {
+            return Ok((n, Some(r)));
+        }
+        if let Some(sink) = sink.as_deref_mut() {
+            sink.write(&r).await?;
+        }
+        n += 1;
+    }
+    Ok((n, None))
+}
+
+/// Sends trading events at `rate` per second for `--latency-secs`, each stamped with the
+/// wall clock as it is handed to the producer; `check` is called about every 2 s with the
+/// count so far and may stop the phase with an error.
+async fn send_paced(
+    options: &E2eOptions,
+    workload: &mut Workload,
+    mut next: Option<AnyRecord>,
+    sink: &mut KafkaEventSink,
+    rate: f64,
+    mut check: impl FnMut(u64, f64) -> anyhow::Result<()>,
+) -> anyhow::Result<Sent> {
+    let send_for = Duration::from_secs_f64(options.latency_secs);
+    let began = Instant::now();
+    let mut count = 0u64;
+    let mut ran_out = false;
+    let mut last_check = began;
+    while began.elapsed() < send_for {
+        let Some(mut record) = next.take().or_else(|| workload.next()) else {
+            ran_out = true;
+            break;
+        };
+        set_event_time(&mut record, now_ms());
+        sink.write(&record).await?;
+        count += 1;
+        let due = began + Duration::from_secs_f64(count as f64 / rate);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+        if last_check.elapsed() >= Duration::from_secs(2) {
+            last_check = Instant::now();
+            check(count, began.elapsed().as_secs_f64())?;
+        }
+    }
+    sink.flush().await?;
+    Ok(Sent {
+        count,
+        secs: began.elapsed().as_secs_f64(),
+        until_ms: now_ms(),
+        ran_out,
+    })
+}
+
+/// From the end of sending to the last measured message read.
+fn drain_secs(seen: &latency::Observed, sent: &Sent) -> f64 {
+    if seen.last_received_ms > 0 {
+        (seen.last_received_ms - sent.until_ms) as f64 / 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// The latency baseline: the same paced events copied by a raw consume → produce
+/// passthrough, read back from its output topic.
+async fn passthrough_latency(
+    options: &E2eOptions,
+    config: &KafkaConfig,
+    rate: f64,
+    trading_per_day: f64,
+    created: &mut Created,
+    notes: &Notes,
+) -> anyhow::Result<PassthroughLatency> {
+    notes.note(format!(
+        "latency of the raw passthrough: {rate:.0} events/s for {} s",
+        options.latency_secs
+    ));
+    create(config, created).await?;
+    let output = format!("{}passthrough", config.topic_prefix);
+    created.topics.push(output.clone());
+    broker::create_topic(config, &output).await?;
+    let mut workload = latency_workload(options, rate, trading_per_day)?;
+    let (_, next) = opening(&mut workload, None).await?;
+    let reader = TopicReader::start(
+        &KafkaConfig {
+            group_id: format!("{}-reader", config.group_id),
+            ..config.clone()
+        },
+        std::slice::from_ref(&output),
+        config.partitions,
+        Offset::Beginning,
+        now_ms(),
+    )?;
+    let copier = passthrough::Copier::start(config, &input_names(config), &output)?;
+    let mut sink = KafkaEventSink::new(config, 10_000)?;
+    let sent = send_paced(options, &mut workload, next, &mut sink, rate, |n, t| {
+        notes.note(format!(
+            "  sent {} ({:.0}/s) · {} copies measured",
+            group(n),
+            n as f64 / t,
+            group(reader.measured())
+        ));
+        Ok(())
+    })
+    .await?;
+    reader
+        .settle(Duration::from_secs(1), Duration::from_secs(30))
+        .await;
+    let copied = copier.finish().await?;
+    let seen = reader.finish().await?;
+    let drain = drain_secs(&seen, &sent);
+    let consume = Percentiles::of(seen.consume);
+    if let Some(c) = &consume {
+        notes.note(format!(
+            "  passthrough latency: {} copies · p50 {} ms · p90 {} ms · p99 {} ms · max {} ms",
+            group(c.count),
+            c.p50_ms,
+            c.p90_ms,
+            c.p99_ms,
+            c.max_ms
+        ));
+    }
+    Ok(PassthroughLatency {
+        target_rate: rate,
+        achieved_rate: sent.count as f64 / sent.secs.max(1e-9),
+        sent: sent.count,
+        send_secs: sent.secs,
+        copied,
+        consume,
+        drain_secs: drain,
+    })
 }
 
 struct LatencyPhase<'a> {
@@ -535,41 +829,41 @@ impl LatencyPhase<'_> {
             self.coalesce_ms, self.rate, options.latency_secs
         ));
         create(config, created).await?;
-        // The same network, starting today, long enough for the events this phase sends.
-        let needed = self.rate * options.latency_secs * 1.2 + 1_000.0;
-        let days = ((needed / self.trading_per_day).ceil() as u32 + 1).clamp(1, 3_650);
-        let workload = WorkloadConfig {
-            start_date: utc_date(now_ms()),
-            days,
-            ..options.workload.clone()
-        };
-        let mut workload = Workload::new(workload)?;
-        let start = workload.start_time();
+        let mut workload = latency_workload(options, self.rate, self.trading_per_day)?;
         let mut sink = KafkaEventSink::new(config, 10_000)?;
-        let mut opening = 0u64;
-        let mut next = None;
-        for r in workload.by_ref() {
-            if r.event_time() > start {
-                next = Some(r);
-                break;
-            }
-            sink.write(&r).await?;
-            opening += 1;
-        }
+        let (opening, next) = opening(&mut workload, Some(&mut sink)).await?;
         sink.flush().await?;
 
-        let reader_config = KafkaConfig {
-            group_id: format!("{}-reader", config.group_id),
-            ..config.clone()
-        };
-        let reader = AvailabilityReader::start(
-            &reader_config,
-            &config.topic_name(Topic::Availability),
+        let reader = TopicReader::start(
+            &KafkaConfig {
+                group_id: format!("{}-reader", config.group_id),
+                ..config.clone()
+            },
+            &[config.topic_name(Topic::Availability)],
             config.partitions,
+            Offset::Beginning,
+            now_ms(),
+        )?;
+        // The input topics from their end: the broker hop alone, with allot's consumer
+        // settings, for comparison.
+        let hop_reader = TopicReader::start(
+            &KafkaConfig {
+                group_id: format!("{}-hop", config.group_id),
+                ..config.clone()
+            },
+            &input_names(config),
+            config.partitions,
+            Offset::End,
             now_ms(),
         )?;
         let watch = GroupWatch::new(config, &input_names(config))?;
-        let mut process = AllotProcess::spawn(self.bin, config, Some(self.coalesce_ms), None)?;
+        let mut process = AllotProcess::spawn(
+            self.bin,
+            config,
+            Some(self.coalesce_ms),
+            None,
+            options.allot_metrics,
+        )?;
         loop {
             if !process.running() {
                 let run = process.wait(Duration::from_secs(5)).await?.report();
@@ -598,52 +892,76 @@ impl LatencyPhase<'_> {
             catch_up.as_secs_f64()
         ));
 
-        // Trading events at the target rate, stamped with the wall clock.
-        let send_for = Duration::from_secs_f64(options.latency_secs);
-        let began = Instant::now();
-        let mut sent = 0u64;
-        let mut ran_out = false;
-        let mut last_note = began;
-        while began.elapsed() < send_for {
-            let Some(mut record) = next.take().or_else(|| workload.next()) else {
-                ran_out = true;
-                break;
-            };
-            set_event_time(&mut record, now_ms());
-            sink.write(&record).await?;
-            sent += 1;
-            let due = began + Duration::from_secs_f64(sent as f64 / self.rate);
-            if due > Instant::now() {
-                tokio::time::sleep_until(due).await;
-            }
-            if last_note.elapsed() >= Duration::from_secs(2) {
-                last_note = Instant::now();
+        // allot's own publish latency counts from here (the opening's flushes are not in it).
+        let at_start = read_histogram(&process).await;
+        let sent = send_paced(
+            options,
+            &mut workload,
+            next,
+            &mut sink,
+            self.rate,
+            |n, t| {
                 anyhow::ensure!(
                     process.running(),
                     "allot run exited during the latency phase"
                 );
                 notes.note(format!(
                     "  sent {} ({:.0}/s) · {} availability messages measured",
-                    group(sent),
-                    sent as f64 / began.elapsed().as_secs_f64(),
+                    group(n),
+                    n as f64 / t,
                     group(reader.measured())
                 ));
+                Ok(())
+            },
+        )
+        .await?;
+
+        // Let allot work off what it has not read yet (its group commits every 5 s), then
+        // let the last availability arrive.
+        let drain_limit = Duration::from_secs(60).min(options.phase_timeout);
+        let drain_started = Instant::now();
+        let mut caught_up = false;
+        while drain_started.elapsed() < drain_limit && process.running() {
+            if watch.progress().await?.caught_up() {
+                caught_up = true;
+                break;
             }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        sink.flush().await?;
-        let send_secs = began.elapsed().as_secs_f64();
         let quiet = Duration::from_millis((4 * self.coalesce_ms).max(1_000));
-        reader.settle(quiet, Duration::from_secs(30)).await;
+        reader.settle(quiet, Duration::from_secs(10)).await;
         let seen = reader.finish().await?;
+        let hop = hop_reader.finish().await?;
+        let internal = match (&at_start, &read_histogram(&process).await) {
+            (Ok(Some(start)), Ok(Some(end))) => Some(end.since(start).summary()),
+            (Err(e), _) | (_, Err(e)) => {
+                notes.note(format!("  could not read allot's /metrics: {e:#}"));
+                None
+            }
+            _ => None,
+        };
         let run = process.stop(Duration::from_secs(30)).await?.report()?;
-        anyhow::ensure!(
-            run.input_records == opening + sent,
-            "allot read {} records in the latency phase; {} were sent",
-            run.input_records,
-            opening + sent
-        );
+        let backlog = (opening + sent.count).saturating_sub(run.input_records);
+        let drain = drain_secs(&seen, &sent);
+        if backlog > 0 {
+            notes.note(format!(
+                "  allot had not read {} of the {} records sent when it was stopped {:.0} s after \
+                 the last one: it did not keep up with {:.0} events/s",
+                group(backlog),
+                group(opening + sent.count),
+                drain_started.elapsed().as_secs_f64(),
+                self.rate
+            ));
+        } else if drain > 1.0 {
+            notes.note(format!(
+                "  the last availability came {drain:.1} s after the last event was sent: \
+                 allot fell behind {:.0} events/s",
+                self.rate
+            ));
+        }
         let consume = Percentiles::of(seen.consume);
         let publish = Percentiles::of(seen.publish);
+        let input_hop = Percentiles::of(hop.consume);
         if let Some(c) = &consume {
             notes.note(format!(
                 "  latency (coalesce {} ms): {} messages · p50 {} ms · p90 {} ms · p99 {} ms · max {} ms",
@@ -658,16 +976,21 @@ impl LatencyPhase<'_> {
         Ok(LatencyReport {
             coalesce_ms: self.coalesce_ms,
             target_rate: self.rate,
-            achieved_rate: sent as f64 / send_secs.max(1e-9),
-            sent,
-            send_secs,
+            achieved_rate: sent.count as f64 / sent.secs.max(1e-9),
+            sent: sent.count,
+            send_secs: sent.secs,
             opening_records: opening,
             catch_up_secs: catch_up.as_secs_f64(),
-            ran_out,
+            ran_out: sent.ran_out,
             consume,
             publish,
+            input_hop,
+            allot_publish_latency: internal,
             opening_messages: seen.before,
             unreadable: seen.unreadable,
+            drain_secs: drain,
+            caught_up,
+            backlog,
             run,
         })
     }
@@ -712,6 +1035,15 @@ impl E2eReport {
             self.allot.consume_secs,
             group(self.allot.records_per_sec.round() as u64)
         );
+        let volume = |r: &AllotRun| {
+            format!(
+                "{} availability messages, {:.1} MiB (avg {:.1} KiB)",
+                group(r.availability_messages),
+                r.availability_mib,
+                r.availability_mib * 1024.0 / r.availability_messages.max(1) as f64
+            )
+        };
+        let _ = writeln!(out, "allot run: {}", volume(&self.allot.run));
         let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
         let _ = writeln!(
             out,
@@ -723,7 +1055,7 @@ impl E2eReport {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}   {:>13}",
+            "{:<24} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}   {:>13} {:>11} {:>7}",
             "latency event→consumer",
             "events/s",
             "messages",
@@ -731,18 +1063,40 @@ impl E2eReport {
             "p90",
             "p99",
             "max",
-            "publish p50/99"
+            "publish p50/99",
+            "hop p50/99",
+            "drain s"
         );
+        let pair = |p: &Option<Percentiles>| {
+            p.as_ref()
+                .map_or("-".into(), |p| format!("{}/{}", p.p50_ms, p.p99_ms))
+        };
+        let b = &self.latency_passthrough;
+        if let Some(c) = &b.consume {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}   {:>13} {:>11} {:>7.1}",
+                "raw passthrough",
+                group(b.achieved_rate.round() as u64),
+                group(c.count),
+                c.p50_ms,
+                c.p90_ms,
+                c.p99_ms,
+                c.max_ms,
+                "-",
+                "-",
+                b.drain_secs
+            );
+        }
         for l in &self.latency {
-            let label = format!("coalesce {} ms", l.coalesce_ms);
-            match (&l.consume, &l.publish) {
-                (Some(c), p) => {
-                    let publish = p
-                        .as_ref()
-                        .map_or("-".into(), |p| format!("{}/{}", p.p50_ms, p.p99_ms));
+            let label = format!("allot, coalesce {} ms", l.coalesce_ms);
+            match &l.consume {
+                Some(c) => {
+                    let publish = pair(&l.publish);
+                    let hop = pair(&l.input_hop);
                     let _ = writeln!(
                         out,
-                        "{:<24} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}   {:>13}   p99 {}",
+                        "{:<24} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}   {:>13} {:>11} {:>7.1}   p99 {}{}",
                         label,
                         group(l.achieved_rate.round() as u64),
                         group(c.count),
@@ -751,10 +1105,17 @@ impl E2eReport {
                         c.p99_ms,
                         c.max_ms,
                         publish,
-                        verdict(c.p99_ms <= self.latency_goal_p99_ms)
+                        hop,
+                        l.drain_secs,
+                        verdict(c.p99_ms <= self.latency_goal_p99_ms),
+                        if l.backlog > 0 {
+                            format!(" · allot left {} unread", group(l.backlog))
+                        } else {
+                            String::new()
+                        }
                     );
                 }
-                (None, _) => {
+                None => {
                     let _ = writeln!(out, "{label:<24} no availability message measured");
                 }
             }
@@ -765,6 +1126,23 @@ impl E2eReport {
                 "milliseconds, from the newest event in each availability message; goal p99 ≤ {} ms (at-least-once)",
                 self.latency_goal_p99_ms
             );
+            for l in &self.latency {
+                let _ = writeln!(out, "coalesce {} ms: {}", l.coalesce_ms, volume(&l.run));
+                if let Some(h) = &l.allot_publish_latency {
+                    let bound = |b: Option<f64>| b.map_or("> 1 s".into(), |b| format!("≤ {b} ms"));
+                    let _ = writeln!(
+                        out,
+                        "  allot_publish_latency_seconds (read → flush): {} flushes, mean {:.1} ms, p50 {}, p99 {}",
+                        group(h.count),
+                        h.mean_ms,
+                        bound(h.p50_at_most_ms),
+                        bound(h.p99_at_most_ms)
+                    );
+                }
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
         }
         out
     }

@@ -5,18 +5,21 @@
 //! broker and librdkafka cost, and nothing more.
 //!
 //! Like `allot run` it is at-least-once: a message's offset is stored for commit only after
-//! its copy is acknowledged by the broker.
+//! its copy is acknowledged by the broker. [`Copier`] is the same copy running in the
+//! background, for the latency baseline.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use allot_connectors::kafka::KafkaConfig;
 use anyhow::Context;
-use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Most copies awaited at once (librdkafka's own queue holds 100,000 messages).
@@ -145,12 +148,108 @@ async fn settle(
     let Some(f) = in_flight.pop_front() else {
         return Ok(());
     };
-    match f.delivery.await {
-        Ok(Ok(_)) => {}
-        Ok(Err((e, _))) => return Err(e).context("a passthrough copy was not delivered"),
-        Err(_) => anyhow::bail!("the passthrough producer went away"),
-    }
+    delivered(f.delivery).await?;
     consumer
         .store_offset(&inputs[f.topic], f.partition, f.offset)
         .context("the passthrough failed to store an offset")
+}
+
+/// A passthrough that runs until stopped: copies every message that reaches the input topics
+/// after it starts (it reads from their end, without a consumer group) to `output`. The
+/// latency baseline: what a consume → produce hop costs on this broker at a given rate.
+#[derive(Debug)]
+pub struct Copier {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<u64>>,
+}
+
+impl Copier {
+    /// Starts copying from the end of `inputs` (`config.partitions` partitions each). Reads
+    /// the end offsets with blocking calls first (a few milliseconds).
+    pub fn start(config: &KafkaConfig, inputs: &[String], output: &str) -> anyhow::Result<Copier> {
+        let consumer: StreamConsumer = config
+            .consumer_config()
+            .set("enable.auto.commit", "false")
+            .set("statistics.interval.ms", "0")
+            .create()
+            .context("failed to create the passthrough consumer")?;
+        let producer: FutureProducer = config
+            .producer_config()
+            .create()
+            .context("failed to create the passthrough producer")?;
+        // Start at the end as it is now (a concrete offset, so that every message produced
+        // after `start` returns is copied; a logical `End` is resolved later).
+        let mut tpl = TopicPartitionList::new();
+        for t in inputs {
+            for p in 0..config.partitions {
+                let (_, high) = consumer
+                    .fetch_watermarks(t, p, Duration::from_secs(10))
+                    .with_context(|| format!("failed to read the end of {t}[{p}]"))?;
+                tpl.add_partition_offset(t, p, Offset::Offset(high))
+                    .context("failed to list the input partitions")?;
+            }
+        }
+        consumer
+            .assign(&tpl)
+            .context("failed to assign the input partitions")?;
+        let (stop, mut stopped) = watch::channel(false);
+        let output = output.to_owned();
+        let task = tokio::spawn(async move {
+            let mut in_flight: VecDeque<DeliveryFuture> = VecDeque::new();
+            let mut copied = 0u64;
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    msg = consumer.recv() => {
+                        let msg = msg.context("the passthrough failed to consume")?;
+                        let mut record = FutureRecord::<[u8], [u8]>::to(&output)
+                            .payload(msg.payload().unwrap_or_default());
+                        if let Some(key) = msg.key() {
+                            record = record.key(key);
+                        }
+                        loop {
+                            match producer.send_result(record) {
+                                Ok(delivery) => {
+                                    in_flight.push_back(delivery);
+                                    break;
+                                }
+                                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                                    record = back;
+                                    if let Some(d) = in_flight.pop_front() {
+                                        delivered(d).await?;
+                                    }
+                                }
+                                Err((e, _)) => return Err(e).context("the passthrough failed to produce"),
+                            }
+                        }
+                        copied += 1;
+                        while in_flight.len() > MAX_IN_FLIGHT {
+                            if let Some(d) = in_flight.pop_front() {
+                                delivered(d).await?;
+                            }
+                        }
+                    }
+                }
+            }
+            for d in in_flight {
+                delivered(d).await?;
+            }
+            Ok(copied)
+        });
+        Ok(Copier { stop, task })
+    }
+
+    /// Stops copying; returns how many messages were copied.
+    pub async fn finish(self) -> anyhow::Result<u64> {
+        let _ = self.stop.send(true);
+        self.task.await.context("the passthrough panicked")?
+    }
+}
+
+async fn delivered(delivery: DeliveryFuture) -> anyhow::Result<()> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e).context("a passthrough copy was not delivered"),
+        Err(_) => anyhow::bail!("the passthrough producer went away"),
+    }
 }
