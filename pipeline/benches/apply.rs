@@ -8,8 +8,8 @@
 //! data and the opening stock counts, and applies the trading events that follow, so the
 //! figure is the steady-state cost per trading event. Runs on one thread.
 
-use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine};
-use allot_schemas::codec::{ConfluentCodec, StaticResolver};
+use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine, EncodedBatch};
+use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Topic};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -63,28 +63,55 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(framed.len() as u64));
     // A flush publishes every changed sku. In the runtime a flush happens at most
     // `availability_coalesce_ms` (50 ms) after a change: at 1M records/s that is every 50,000
-    // records; at 20,000 records/s every 1,000.
+    // records; at 20,000 records/s every 1,000. Publishing writes Avro bytes straight from
+    // the engine's rows (`flush_encoded`, what the runtime sends); `flush` builds the record
+    // tree instead, for comparison.
+    let schema_id = StaticResolver::new()
+        .writer_id(Topic::Availability)
+        .expect("static id");
     for flush_every in [50_000usize, 1_024] {
-        group.bench_function(format!("decode+apply, flush every {flush_every}"), |b| {
-            b.iter_batched(
-                fresh,
-                |mut engine| {
-                    let mut out = Vec::new();
-                    for (i, (topic, bytes)) in framed.iter().enumerate() {
-                        let record = codec.decode_any(*topic, bytes).expect("decodes");
-                        engine.apply(&record);
-                        if i % flush_every == flush_every - 1 {
-                            out.clear();
-                            engine.flush(&mut out);
+        group.bench_function(
+            format!("decode+apply, encoded flush every {flush_every}"),
+            |b| {
+                b.iter_batched(
+                    fresh,
+                    |mut engine| {
+                        let mut out = EncodedBatch::default();
+                        for (i, (topic, bytes)) in framed.iter().enumerate() {
+                            let record = codec.decode_any(*topic, bytes).expect("decodes");
+                            engine.apply(&record);
+                            if i % flush_every == flush_every - 1 {
+                                out.clear();
+                                engine.flush_encoded(schema_id, &mut out);
+                            }
                         }
-                    }
-                    engine.flush(&mut out);
-                    engine
-                },
-                BatchSize::PerIteration,
-            )
-        });
+                        engine.flush_encoded(schema_id, &mut out);
+                        (engine, out)
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
     }
+    group.bench_function("decode+apply, record flush every 50000", |b| {
+        b.iter_batched(
+            fresh,
+            |mut engine| {
+                let mut out = Vec::new();
+                for (i, (topic, bytes)) in framed.iter().enumerate() {
+                    let record = codec.decode_any(*topic, bytes).expect("decodes");
+                    engine.apply(&record);
+                    if i % 50_000 == 49_999 {
+                        out.clear();
+                        engine.flush(&mut out);
+                    }
+                }
+                engine.flush(&mut out);
+                (engine, out)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.bench_function("decode only", |b| {
         b.iter(|| {
             for (topic, bytes) in &framed {

@@ -122,6 +122,8 @@ pub struct AvailabilityEngine {
     stats: EngineStats,
     scratch: Vec<Contribution>,
     rows: Rows,
+    /// Location id → rank of its id string (wire order), see `refresh_location_order`.
+    location_rank: Vec<u32>,
 }
 
 impl AvailabilityEngine {
@@ -148,6 +150,7 @@ impl AvailabilityEngine {
             stats: EngineStats::default(),
             scratch: Vec::new(),
             rows: Rows::default(),
+            location_rank: Vec::new(),
         }
     }
 
@@ -591,6 +594,140 @@ impl AvailabilityEngine {
         }
     }
 
+    /// Like [`flush`](Self::flush), but writes each message straight from the engine's
+    /// rows as a Confluent-framed Avro value (`schema_id` in the header), without building
+    /// the record tree: what the runtime publishes. The bytes equal the codec's encoding of
+    /// the record [`flush`](Self::flush) would have built (tested).
+    pub fn flush_encoded(&mut self, schema_id: u32, out: &mut EncodedBatch) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut rows = std::mem::take(&mut self.rows);
+        self.bucket_ends_into(&mut rows);
+        self.refresh_location_order();
+        for sku in &dirty {
+            self.rows(*sku, &mut rows);
+            let hash = self.content_hash(*sku, &rows);
+            let book = self.books.get_mut(sku).expect("dirty skus have a book");
+            book.dirty = false;
+            if book.version > 0 && book.published == hash {
+                continue;
+            }
+            if book.version == 0 && rows.rows.is_empty() {
+                continue;
+            }
+            book.version = book.changes;
+            book.published = hash;
+            self.stats.published += 1;
+            self.encode(*sku, &rows, schema_id, out);
+        }
+        self.rows = rows;
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// Ranks locations by id string, for listing them in wire order without sorting
+    /// strings per message. Recomputed only when new locations were interned.
+    fn refresh_location_order(&mut self) {
+        if self.location_rank.len() == self.locs.len() {
+            return;
+        }
+        let mut ids: Vec<Id> = (0..self.locs.len() as Id).collect();
+        ids.sort_unstable_by(|a, b| self.locs.name(*a).cmp(self.locs.name(*b)));
+        self.location_rank = vec![0; ids.len()];
+        for (rank, id) in ids.into_iter().enumerate() {
+            self.location_rank[id as usize] = rank as u32;
+        }
+    }
+
+    /// Writes one availability message for `sku` from `rows` (key: the sku).
+    fn encode(&self, sku: Id, rows: &Rows, schema_id: u32, out: &mut EncodedBatch) {
+        use allot_schemas::codec::confluent::write_header;
+        use allot_schemas::codec::wire::{write_long, write_str};
+        let book = &self.books[&sku];
+        let name = self.skus.name(sku);
+        let buf = &mut out.bytes;
+        let key_start = buf.len();
+        buf.extend_from_slice(name.as_bytes());
+        let value_start = buf.len();
+        write_header(schema_id, buf);
+        // event_id, event_time, source, sku, version
+        let version = book.version as i64;
+        let digits = version.to_string();
+        write_long(
+            (b"availability/".len() + name.len() + 1 + digits.len()) as i64,
+            buf,
+        );
+        buf.extend_from_slice(b"availability/");
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(b'/');
+        buf.extend_from_slice(digits.as_bytes());
+        write_long(book.changed_at.max(0), buf);
+        write_str(&self.config.source, buf);
+        write_str(name, buf);
+        write_long(version, buf);
+        // channels: one block with every channel.
+        let channels = self.config.channels.len();
+        write_long(channels as i64, buf);
+        let mut order: Vec<(u32, usize, usize)> = Vec::with_capacity(rows.rows.len());
+        let mut offset = 0usize;
+        let mut starts = Vec::with_capacity(rows.rows.len());
+        for row in &rows.rows {
+            starts.push(offset);
+            offset += rows.bucket_ends[row.channel as usize].len();
+        }
+        for (c, policy) in self.config.channels.iter().enumerate() {
+            let ends = &rows.bucket_ends[c];
+            write_long(policy.channel as i64, buf);
+            // network: sum per bucket of this channel's rows.
+            order.clear();
+            for (i, row) in rows.rows.iter().enumerate() {
+                if row.channel as usize == c {
+                    let p = &book.positions[row.position as usize];
+                    order.push((self.location_rank[p.loc as usize], i, starts[i]));
+                }
+            }
+            write_array_len(ends.len(), buf);
+            for (b, until) in ends.iter().enumerate() {
+                let total: i64 = order.iter().map(|(_, _, start)| rows.atp[start + b]).sum();
+                write_long(*until, buf);
+                write_long(total, buf);
+            }
+            if !ends.is_empty() {
+                buf.push(0);
+            }
+            order.sort_unstable_by_key(|(rank, _, _)| *rank);
+            write_array_len(order.len(), buf);
+            for &(_, i, start) in &order {
+                let row = &rows.rows[i];
+                let p = &book.positions[row.position as usize];
+                write_str(self.locs.name(p.loc), buf);
+                write_long(i64::from(p.on_hand()), buf);
+                write_long(i64::from(p.reserved()), buf);
+                write_long(i64::from(row.safety_stock), buf);
+                write_array_len(ends.len(), buf);
+                for (b, until) in ends.iter().enumerate() {
+                    write_long(*until, buf);
+                    write_long(rows.atp[start + b], buf);
+                }
+                if !ends.is_empty() {
+                    buf.push(0);
+                }
+            }
+            if !order.is_empty() {
+                buf.push(0);
+            }
+        }
+        if channels > 0 {
+            buf.push(0);
+        }
+        out.items.push(EncodedItem {
+            key: key_start..value_start,
+            value: value_start..buf.len(),
+        });
+    }
+
     /// The availability of `sku` as it stands, with the version of the last message
     /// published for it (0 if none). `None` for a sku never seen.
     pub fn snapshot(&self, sku: &str) -> Option<Availability> {
@@ -762,6 +899,60 @@ impl AvailabilityEngine {
         self.bucket_ends_into(&mut rows);
         self.rows(sku, &mut rows);
         self.build(sku, &rows)
+    }
+}
+
+/// Writes an Avro array's block count (a single block; the terminating 0 is the caller's,
+/// and an empty array is just the 0).
+fn write_array_len(n: usize, buf: &mut Vec<u8>) {
+    if n == 0 {
+        buf.push(0);
+    } else {
+        allot_schemas::codec::wire::write_long(n as i64, buf);
+    }
+}
+
+/// Availability messages encoded by [`AvailabilityEngine::flush_encoded`]: keys and
+/// Confluent-framed values in one buffer.
+#[derive(Debug, Default)]
+pub struct EncodedBatch {
+    bytes: Vec<u8>,
+    items: Vec<EncodedItem>,
+}
+
+#[derive(Debug, Clone)]
+struct EncodedItem {
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+}
+
+impl EncodedBatch {
+    /// Forgets the messages, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+
+    /// How many messages.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Bytes of all values.
+    pub fn value_bytes(&self) -> usize {
+        self.items.iter().map(|i| i.value.len()).sum()
+    }
+
+    /// `(key, framed value)` of each message, in publication order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.items
+            .iter()
+            .map(|i| (&self.bytes[i.key.clone()], &self.bytes[i.value.clone()]))
     }
 }
 

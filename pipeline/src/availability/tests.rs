@@ -698,6 +698,44 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The bytes the runtime publishes are the codec's encoding of the records `flush`
+    /// builds, message for message.
+    #[test]
+    fn encoded_flush_equals_built_flush((events, order, _flushes) in scenario()) {
+        use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
+        let codec = ConfluentCodec::new(StaticResolver::new());
+        let id = StaticResolver::new().writer_id(Topic::Availability).unwrap();
+        let mut built = AvailabilityEngine::new(AvailabilityConfig::default());
+        let mut encoded = AvailabilityEngine::new(AvailabilityConfig::default());
+        let (mut records, mut batch) = (Vec::new(), super::EncodedBatch::default());
+        let mut compare = |built: &mut AvailabilityEngine, encoded: &mut AvailabilityEngine| {
+            records.clear();
+            batch.clear();
+            built.flush(&mut records);
+            encoded.flush_encoded(id, &mut batch);
+            assert_eq!(records.len(), batch.len());
+            for (record, (key, value)) in records.iter().zip(batch.iter()) {
+                assert_eq!(key, record.sku.as_bytes());
+                let mut expected = Vec::new();
+                codec.encode(record, &mut expected).unwrap();
+                assert_eq!(value, expected.as_slice(), "bytes of {}", record.sku);
+            }
+        };
+        for i in &order {
+            if *i >= events.len() {
+                compare(&mut built, &mut encoded);
+                continue;
+            }
+            built.apply(&events[*i]);
+            encoded.apply(&events[*i]);
+        }
+        compare(&mut built, &mut encoded);
+    }
+}
+
 #[test]
 fn too_late_and_invalid_events_are_refused_with_a_reason() {
     let mut e = AvailabilityEngine::new(AvailabilityConfig::default());

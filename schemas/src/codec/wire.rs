@@ -38,13 +38,20 @@ pub trait AvroDatum: Sized + sealed::Sealed {
 
 /// Appends `v` as a zigzag varint (Avro `int` and `long`).
 #[inline]
-fn write_long(v: i64, out: &mut Vec<u8>) {
+pub fn write_long(v: i64, out: &mut Vec<u8>) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         out.push(z as u8 | 0x80);
         z >>= 7;
     }
     out.push(z as u8);
+}
+
+/// Appends `s` as an Avro `string` (length, then UTF-8 bytes).
+#[inline]
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    write_long(s.len() as i64, out);
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// Reads a zigzag varint of at most 10 bytes.
@@ -158,8 +165,7 @@ impl AvroDatum for bool {
 impl AvroDatum for String {
     #[inline]
     fn write_avro(&self, out: &mut Vec<u8>) {
-        write_long(self.len() as i64, out);
-        out.extend_from_slice(self.as_bytes());
+        write_str(self, out);
     }
     #[inline]
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
