@@ -20,13 +20,13 @@ use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format}
 use allot_connectors::http::{MetricsServer, MetricsServerConfig, availability_router};
 use allot_connectors::kafka::{KafkaSink, KafkaSource};
 use allot_connectors::{ConnectorMetrics, DeadLetters, Origin};
-use allot_schemas::codec::{ConfluentCodec, StaticResolver};
+use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Availability, DeadLetter, Direction, Topic};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prometheus::Registry;
 
-use crate::availability::{Applied, AvailabilityEngine};
+use crate::availability::{Applied, AvailabilityEngine, EncodedBatch};
 use crate::bus::bus;
 use crate::config::AllotConfig;
 use crate::metrics::PipelineMetrics;
@@ -48,6 +48,8 @@ pub struct Pipeline {
     coalesce: Duration,
     /// What the HTTP endpoint serves, when it runs.
     view: Option<Arc<AvailabilityView>>,
+    /// The schema id written on availability messages.
+    availability_schema_id: u32,
     input_records: u64,
     input_bytes: u64,
 }
@@ -70,6 +72,9 @@ impl Pipeline {
             unflushed_since: None,
             coalesce: Duration::from_millis(config.runtime.availability_coalesce_ms),
             view: None,
+            availability_schema_id: StaticResolver::new()
+                .writer_id(Topic::Availability)
+                .expect("the static resolver knows every topic"),
             input_records: 0,
             input_bytes: 0,
         }
@@ -125,14 +130,20 @@ impl Pipeline {
             .is_some_and(|t| t.elapsed() >= self.coalesce)
     }
 
-    /// Publishes what changed: appends availability messages to `availability` and returns
-    /// the dead letters collected since the last flush.
-    pub fn flush(&mut self, availability: &mut Vec<Availability>) -> Vec<DeadLetter> {
+    /// Publishes what changed: appends availability messages (key, Confluent-framed value)
+    /// to `availability` and returns the dead letters collected since the last flush.
+    pub fn flush(&mut self, availability: &mut EncodedBatch) -> Vec<DeadLetter> {
         let before = availability.len();
-        self.engine.flush(availability);
+        self.engine
+            .flush_encoded(self.availability_schema_id, availability);
         self.metrics.published(availability.len() - before);
         if let Some(view) = &self.view {
-            view.publish(&availability[before..]);
+            let fresh: Vec<Availability> = availability
+                .iter()
+                .skip(before)
+                .filter_map(|(_, value)| self.codec.decode(value).ok())
+                .collect();
+            view.publish(&fresh);
         }
         if let Some(t) = self.unflushed_since.take() {
             self.metrics.publish_latency(t.elapsed().as_secs_f64());
@@ -209,26 +220,36 @@ pub struct RunLimits {
 #[derive(Debug, Default)]
 struct Published {
     stats: OutputStats,
-    last: BTreeMap<String, Availability>,
-    buf: Vec<u8>,
+    last: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Published {
-    fn record(&mut self, codec: &ConfluentCodec, batch: &[Availability]) {
-        for a in batch {
-            self.buf.clear();
-            let _ = codec.encode(a, &mut self.buf);
+    fn record(&mut self, batch: &EncodedBatch) {
+        for (key, value) in batch.iter() {
             self.stats.availability += 1;
-            self.stats.availability_bytes += self.buf.len() as u64;
-            self.last.insert(a.sku.clone(), a.clone());
+            self.stats.availability_bytes += value.len() as u64;
+            match self.last.get_mut(key) {
+                Some(v) => {
+                    v.clear();
+                    v.extend_from_slice(value);
+                }
+                None => {
+                    self.last.insert(key.to_vec(), value.to_vec());
+                }
+            }
         }
     }
 
-    fn finish(mut self, letters: u64) -> OutputStats {
-        self.stats.skus = self.last.len() as u64;
-        self.stats.dead_letters = letters;
+    fn finish(self, codec: &ConfluentCodec, letters: u64) -> OutputStats {
+        let mut stats = self.stats;
+        stats.skus = self.last.len() as u64;
+        stats.dead_letters = letters;
         // The skus with the most network ATP on the first channel make a readable sample.
-        let mut by_atp: Vec<Availability> = self.last.into_values().collect();
+        let mut by_atp: Vec<Availability> = self
+            .last
+            .values()
+            .filter_map(|v| codec.decode(v).ok())
+            .collect();
         let first_atp = |a: &Availability| {
             a.channels
                 .first()
@@ -237,8 +258,8 @@ impl Published {
         };
         by_atp.sort_by_key(|a| std::cmp::Reverse(first_atp(a)));
         by_atp.truncate(3);
-        self.stats.samples = by_atp;
-        self.stats
+        stats.samples = by_atp;
+        stats
     }
 }
 
@@ -338,7 +359,7 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
-    let mut out = Vec::new();
+    let mut out = EncodedBatch::default();
     let mut batch = Vec::with_capacity(1024);
     loop {
         batch.clear();
@@ -357,14 +378,14 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
         if pipeline.flush_due() {
             out.clear();
             letters += pipeline.flush(&mut out).len() as u64;
-            published.record(&codec, &out);
+            published.record(&out);
         }
         bar.set_position(clock.load(Ordering::Relaxed));
         bar.set_message(format!("{} records", pipeline.input_records));
     }
     out.clear();
     letters += pipeline.flush(&mut out).len() as u64;
-    published.record(&codec, &out);
+    published.record(&out);
     bar.finish_and_clear();
     let generated = produce.await.context("the workload task panicked")??;
     anyhow::ensure!(
@@ -376,7 +397,7 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     if let Some(server) = server {
         server.shutdown().await?;
     }
-    Ok(pipeline.report("demo", started.elapsed(), published.finish(letters)))
+    Ok(pipeline.report("demo", started.elapsed(), published.finish(&codec, letters)))
 }
 
 /// `allot replay DIR`: the recorded topics of `dir`, in event-time order, through the
@@ -425,7 +446,7 @@ pub async fn replay(
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
-    let mut out = Vec::new();
+    let mut out = EncodedBatch::default();
     let mut n = 0i64;
     loop {
         let record = reader
@@ -447,15 +468,15 @@ pub async fn replay(
             if pipeline.flush_due() {
                 out.clear();
                 let l = pipeline.flush(&mut out);
-                letters += write_outputs(writer.as_mut(), &out, &l)?;
-                published.record(&codec, &out);
+                letters += write_outputs(writer.as_mut(), &codec, &out, &l)?;
+                published.record(&out);
             }
         }
     }
     out.clear();
     let l = pipeline.flush(&mut out);
-    letters += write_outputs(writer.as_mut(), &out, &l)?;
-    published.record(&codec, &out);
+    letters += write_outputs(writer.as_mut(), &codec, &out, &l)?;
+    published.record(&out);
     // Records the reader could not decode were dead-lettered by it.
     let unreadable = reader.into_dead_letters();
     letters += unreadable.len() as u64;
@@ -480,7 +501,11 @@ pub async fn replay(
     if let Some(server) = server {
         server.shutdown().await?;
     }
-    Ok(pipeline.report("replay", started.elapsed(), published.finish(letters)))
+    Ok(pipeline.report(
+        "replay",
+        started.elapsed(),
+        published.finish(&codec, letters),
+    ))
 }
 
 /// The topics allot reads.
@@ -493,12 +518,16 @@ fn input_topics() -> Vec<Topic> {
 
 fn write_outputs(
     writer: Option<&mut DataSetWriter>,
-    availability: &[Availability],
+    codec: &ConfluentCodec,
+    availability: &EncodedBatch,
     letters: &[DeadLetter],
 ) -> anyhow::Result<u64> {
     if let Some(w) = writer {
-        for a in availability {
-            w.write_record(a)?;
+        for (_, value) in availability.iter() {
+            let a: Availability = codec
+                .decode(value)
+                .context("an availability message the engine wrote does not decode")?;
+            w.write_record(&a)?;
         }
         for l in letters {
             w.write_record(l)?;
@@ -551,7 +580,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
-    let mut out = Vec::new();
+    let mut out = EncodedBatch::default();
     let mut to_ack = Vec::new();
     let started = Instant::now();
     let idle = limits.idle_exit_ms.map(Duration::from_millis);
@@ -582,13 +611,13 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             }
         }
         if pipeline.flush_due() {
-            letters += publish(&mut pipeline, &sink, &mut out, &mut published, &codec).await?;
+            letters += publish(&mut pipeline, &sink, &mut out, &mut published).await?;
             for c in to_ack.drain(..) {
                 source.ack(&c)?;
             }
         }
     }
-    letters += publish(&mut pipeline, &sink, &mut out, &mut published, &codec).await?;
+    letters += publish(&mut pipeline, &sink, &mut out, &mut published).await?;
     for c in to_ack.drain(..) {
         source.ack(&c)?;
     }
@@ -596,22 +625,21 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     if let Some(server) = server {
         server.shutdown().await?;
     }
-    Ok(pipeline.report("run", started.elapsed(), published.finish(letters)))
+    Ok(pipeline.report("run", started.elapsed(), published.finish(&codec, letters)))
 }
 
 /// Flushes the pipeline to Kafka and waits until the brokers have every message.
 async fn publish(
     pipeline: &mut Pipeline,
     sink: &KafkaSink,
-    out: &mut Vec<Availability>,
+    out: &mut EncodedBatch,
     published: &mut Published,
-    codec: &ConfluentCodec,
 ) -> anyhow::Result<u64> {
     out.clear();
     let letters = pipeline.flush(out);
     let mut deliveries = Vec::with_capacity(out.len() + letters.len());
-    for a in out.iter() {
-        deliveries.push(sink.enqueue(a)?);
+    for (key, value) in out.iter() {
+        deliveries.push(sink.enqueue_framed(Topic::Availability, key, value)?);
     }
     for l in &letters {
         deliveries.push(sink.enqueue(l)?);
@@ -619,7 +647,7 @@ async fn publish(
     for d in deliveries {
         d.await.context("failed to publish to Kafka")?;
     }
-    published.record(codec, out);
+    published.record(out);
     Ok(letters.len() as u64)
 }
 

@@ -145,7 +145,10 @@ impl KafkaSink {
         record.visit(Enqueue(self))
     }
 
-    fn enqueue_framed(
+    /// Queues a value that is already Confluent-framed Avro of `topic` (written by a codec
+    /// elsewhere, such as the availability engine's byte-level flush), with its key; counted
+    /// like [`enqueue`](Self::enqueue).
+    pub fn enqueue_framed(
         &self,
         topic: Topic,
         key: &[u8],
