@@ -767,7 +767,7 @@ async fn passthrough_latency(
         Offset::Beginning,
         now_ms(),
     )?;
-    let copier = passthrough::Copier::start(config, &input_names(config), &output)?;
+    let copier = passthrough::Copier::start(config, &input_names(config), &output).await?;
     let mut sink = KafkaEventSink::new(config, 10_000)?;
     let sent = send_paced(options, &mut workload, next, &mut sink, rate, |n, t| {
         notes.note(format!(
@@ -869,8 +869,11 @@ impl LatencyPhase<'_> {
                 let run = process.wait(Duration::from_secs(5)).await?.report();
                 anyhow::bail!("allot run exited before the latency phase began: {run:?}");
             }
-            let p = watch.progress().await?;
-            if p.end == opening && p.caught_up() {
+            // A query can fail while the new topics settle; the timeout below bounds retries.
+            if let Ok(p) = watch.progress().await
+                && p.end == opening
+                && p.caught_up()
+            {
                 break;
             }
             if process.elapsed() > options.phase_timeout {
@@ -922,7 +925,7 @@ impl LatencyPhase<'_> {
         let drain_started = Instant::now();
         let mut caught_up = false;
         while drain_started.elapsed() < drain_limit && process.running() {
-            if watch.progress().await?.caught_up() {
+            if watch.progress().await.is_ok_and(|p| p.caught_up()) {
                 caught_up = true;
                 break;
             }

@@ -9,6 +9,7 @@
 //! background, for the latency baseline.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use allot_connectors::kafka::KafkaConfig;
@@ -164,9 +165,12 @@ pub struct Copier {
 }
 
 impl Copier {
-    /// Starts copying from the end of `inputs` (`config.partitions` partitions each). Reads
-    /// the end offsets with blocking calls first (a few milliseconds).
-    pub fn start(config: &KafkaConfig, inputs: &[String], output: &str) -> anyhow::Result<Copier> {
+    /// Starts copying from the end of `inputs` (`config.partitions` partitions each).
+    pub async fn start(
+        config: &KafkaConfig,
+        inputs: &[String],
+        output: &str,
+    ) -> anyhow::Result<Copier> {
         let consumer: StreamConsumer = config
             .consumer_config()
             .set("enable.auto.commit", "false")
@@ -179,16 +183,12 @@ impl Copier {
             .context("failed to create the passthrough producer")?;
         // Start at the end as it is now (a concrete offset, so that every message produced
         // after `start` returns is copied; a logical `End` is resolved later).
-        let mut tpl = TopicPartitionList::new();
-        for t in inputs {
-            for p in 0..config.partitions {
-                let (_, high) = consumer
-                    .fetch_watermarks(t, p, Duration::from_secs(10))
-                    .with_context(|| format!("failed to read the end of {t}[{p}]"))?;
-                tpl.add_partition_offset(t, p, Offset::Offset(high))
-                    .context("failed to list the input partitions")?;
-            }
-        }
+        let consumer = Arc::new(consumer);
+        let (query, names) = (consumer.clone(), inputs.to_vec());
+        let partitions = config.partitions;
+        let tpl = tokio::task::spawn_blocking(move || end_offsets(&*query, &names, partitions))
+            .await
+            .context("the end offset query panicked")??;
         consumer
             .assign(&tpl)
             .context("failed to assign the input partitions")?;
@@ -244,6 +244,37 @@ impl Copier {
         let _ = self.stop.send(true);
         self.task.await.context("the passthrough panicked")?
     }
+}
+
+/// The current end of every partition of `topics`, retried for a while: a topic created a
+/// moment ago may have no leader yet.
+fn end_offsets(
+    consumer: &impl Consumer,
+    topics: &[String],
+    partitions: i32,
+) -> anyhow::Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        for p in 0..partitions {
+            let mut attempt = 0;
+            let high = loop {
+                match consumer.fetch_watermarks(t, p, Duration::from_secs(5)) {
+                    Ok((_, high)) => break high,
+                    Err(_) if attempt < 50 => {
+                        attempt += 1;
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("failed to read the end of {t}[{p}]"));
+                    }
+                }
+            };
+            tpl.add_partition_offset(t, p, Offset::Offset(high))
+                .context("failed to list the input partitions")?;
+        }
+    }
+    Ok(tpl)
 }
 
 async fn delivered(delivery: DeliveryFuture) -> anyhow::Result<()> {
