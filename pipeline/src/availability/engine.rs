@@ -567,31 +567,7 @@ impl AvailabilityEngine {
     /// Publishes the availability of every sku changed since the last flush whose published
     /// values differ from the last message, in the order the skus were first changed.
     pub fn flush(&mut self, out: &mut Vec<Availability>) {
-        let dirty = std::mem::take(&mut self.dirty);
-        let mut rows = std::mem::take(&mut self.rows);
-        self.bucket_ends_into(&mut rows);
-        for sku in &dirty {
-            self.rows(*sku, &mut rows);
-            let hash = self.content_hash(*sku, &rows);
-            let book = self.books.get_mut(sku).expect("dirty skus have a book");
-            book.dirty = false;
-            if book.version > 0 && book.published == hash {
-                continue;
-            }
-            if book.version == 0 && rows.rows.is_empty() {
-                continue;
-            }
-            book.version = book.changes;
-            book.published = hash;
-            self.stats.published += 1;
-            out.push(self.build(*sku, &rows));
-        }
-        self.rows = rows;
-        let mut dirty = dirty;
-        dirty.clear();
-        if self.dirty.is_empty() {
-            self.dirty = dirty;
-        }
+        self.flush_changed(|engine, sku, rows| out.push(engine.build(sku, rows)));
     }
 
     /// Like [`flush`](Self::flush), but writes each message straight from the engine's
@@ -599,10 +575,17 @@ impl AvailabilityEngine {
     /// the record tree: what the runtime publishes. The bytes equal the codec's encoding of
     /// the record [`flush`](Self::flush) would have built (tested).
     pub fn flush_encoded(&mut self, schema_id: u32, out: &mut EncodedBatch) {
+        self.refresh_location_order();
+        self.flush_changed(|engine, sku, rows| engine.encode(sku, rows, schema_id, out));
+    }
+
+    /// Runs change detection over the skus changed since the last flush and calls `emit`
+    /// for each whose published values differ from its last message (or that was never
+    /// published), after giving it its new version.
+    fn flush_changed(&mut self, mut emit: impl FnMut(&AvailabilityEngine, Id, &Rows)) {
         let dirty = std::mem::take(&mut self.dirty);
         let mut rows = std::mem::take(&mut self.rows);
         self.bucket_ends_into(&mut rows);
-        self.refresh_location_order();
         for sku in &dirty {
             self.rows(*sku, &mut rows);
             let hash = self.content_hash(*sku, &rows);
@@ -617,7 +600,7 @@ impl AvailabilityEngine {
             book.version = book.changes;
             book.published = hash;
             self.stats.published += 1;
-            self.encode(*sku, &rows, schema_id, out);
+            emit(self, *sku, &rows);
         }
         self.rows = rows;
         let mut dirty = dirty;
