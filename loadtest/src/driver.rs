@@ -404,10 +404,7 @@ pub async fn drive_to(
         }
         Target::Kafka(kafka) => {
             kafka.validate().map_err(anyhow::Error::msg)?;
-            let inputs: Vec<Topic> = Topic::ALL
-                .into_iter()
-                .filter(|t| t.direction() == allot_schemas::Direction::Input)
-                .collect();
+            let inputs: Vec<Topic> = Topic::inputs().collect();
             allot_connectors::kafka::ensure_topics(kafka, &inputs)
                 .await
                 .with_context(|| {

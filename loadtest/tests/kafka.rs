@@ -10,7 +10,7 @@ use allot_connectors::{ConnectorMetrics, testkit};
 use allot_loadtest::driver::{DriveOptions, drive};
 use allot_loadtest::sink::KafkaEventSink;
 use allot_loadtest::{Workload, WorkloadConfig};
-use allot_schemas::{AnyRecord, Direction, Topic};
+use allot_schemas::{AnyRecord, Topic};
 
 const RECORDS: usize = 5_000;
 const WAIT: Duration = Duration::from_secs(60);
@@ -31,10 +31,7 @@ fn workload() -> Workload {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_records_arrive_on_their_topics_under_their_keys() {
     let config = testkit::kafka_config("loadtest_kafka_sink", 3);
-    let inputs: Vec<Topic> = Topic::ALL
-        .into_iter()
-        .filter(|t| t.direction() == Direction::Input)
-        .collect();
+    let inputs: Vec<Topic> = Topic::inputs().collect();
     ensure_topics(&config, &inputs)
         .await
         .expect("topics created");

@@ -73,6 +73,13 @@ impl Topic {
         self as usize
     }
 
+    /// The topics allot reads (direction `Input`), in `ALL` order.
+    pub fn inputs() -> impl Iterator<Item = Topic> {
+        Topic::ALL
+            .into_iter()
+            .filter(|t| t.direction() == Direction::Input)
+    }
+
     /// The folder under `schemas/avro/` holding this topic's schema versions.
     pub const fn dir(self) -> &'static str {
         match self {

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use allot_connectors::kafka::{KafkaConfig, ensure_topics};
-use allot_schemas::{AnyRecord, Direction, Topic};
+use allot_schemas::{AnyRecord, Topic};
 use anyhow::Context;
 use rdkafka::Offset;
 use serde::Serialize;
@@ -285,11 +285,7 @@ fn deployment(options: &E2eOptions, run_id: &str, phase: &str) -> KafkaConfig {
 }
 
 fn input_names(config: &KafkaConfig) -> Vec<String> {
-    Topic::ALL
-        .into_iter()
-        .filter(|t| t.direction() == Direction::Input)
-        .map(|t| config.topic_name(t))
-        .collect()
+    Topic::inputs().map(|t| config.topic_name(t)).collect()
 }
 
 async fn create(config: &KafkaConfig, created: &mut Created) -> anyhow::Result<()> {
