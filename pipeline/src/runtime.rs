@@ -9,7 +9,6 @@
 //! dead-lettered, and the report's counts add up to the input count. Availability is
 //! published in coalesced flushes, at most `availability_coalesce_ms` after the change.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use allot_connectors::http::{MetricsServer, MetricsServerConfig, availability_ro
 use allot_connectors::kafka::{KafkaSink, KafkaSource};
 use allot_connectors::{ConnectorMetrics, DeadLetters, Origin};
 use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
-use allot_schemas::{AnyRecord, Availability, DeadLetter, Direction, Topic};
+use allot_schemas::{AnyRecord, Availability, DeadLetter, Topic};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prometheus::Registry;
@@ -216,49 +215,37 @@ pub struct RunLimits {
     pub idle_exit_ms: Option<u64>,
 }
 
-/// Counts what a mode publishes, keeping the last message per sku for the samples.
+/// Counts what a mode publishes. Nothing per message is kept: a long `allot run` would
+/// otherwise hold a copy of every sku's availability.
 #[derive(Debug, Default)]
 struct Published {
     stats: OutputStats,
-    last: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Published {
     fn record(&mut self, batch: &EncodedBatch) {
-        for (key, value) in batch.iter() {
-            self.stats.availability += 1;
-            self.stats.availability_bytes += value.len() as u64;
-            match self.last.get_mut(key) {
-                Some(v) => {
-                    v.clear();
-                    v.extend_from_slice(value);
-                }
-                None => {
-                    self.last.insert(key.to_vec(), value.to_vec());
-                }
-            }
-        }
+        self.stats.availability += batch.len() as u64;
+        self.stats.availability_bytes += batch.value_bytes() as u64;
     }
 
-    fn finish(self, codec: &ConfluentCodec, letters: u64) -> OutputStats {
+    /// The totals; `samples` asks for the three best-stocked skus' availability (built from
+    /// the engine's state, so only for modes that end with a summary of a bounded run).
+    fn finish(self, engine: &AvailabilityEngine, letters: u64, samples: bool) -> OutputStats {
         let mut stats = self.stats;
-        stats.skus = self.last.len() as u64;
+        stats.skus = engine.published_skus() as u64;
         stats.dead_letters = letters;
-        // The skus with the most network ATP on the first channel make a readable sample.
-        let mut by_atp: Vec<Availability> = self
-            .last
-            .values()
-            .filter_map(|v| codec.decode(v).ok())
-            .collect();
-        let first_atp = |a: &Availability| {
-            a.channels
-                .first()
-                .and_then(|c| c.network.first())
-                .map_or(0, |b| b.atp)
-        };
-        by_atp.sort_by_key(|a| std::cmp::Reverse(first_atp(a)));
-        by_atp.truncate(3);
-        stats.samples = by_atp;
+        if samples {
+            let first_atp = |a: &Availability| {
+                a.channels
+                    .first()
+                    .and_then(|c| c.network.first())
+                    .map_or(0, |b| b.atp)
+            };
+            let mut all = engine.snapshot_all();
+            all.sort_by_key(|a| std::cmp::Reverse(first_atp(a)));
+            all.truncate(3);
+            stats.samples = all;
+        }
         stats
     }
 }
@@ -356,7 +343,6 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     let bar = progress_bar(config.runtime.progress, "demo", Some(span_ms));
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
     pipeline.view = view;
-    let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
     let mut out = EncodedBatch::default();
@@ -397,7 +383,11 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     if let Some(server) = server {
         server.shutdown().await?;
     }
-    Ok(pipeline.report("demo", started.elapsed(), published.finish(&codec, letters)))
+    Ok(pipeline.report(
+        "demo",
+        started.elapsed(),
+        published.finish(pipeline.engine(), letters, true),
+    ))
 }
 
 /// `allot replay DIR`: the recorded topics of `dir`, in event-time order, through the
@@ -504,16 +494,13 @@ pub async fn replay(
     Ok(pipeline.report(
         "replay",
         started.elapsed(),
-        published.finish(&codec, letters),
+        published.finish(pipeline.engine(), letters, true),
     ))
 }
 
 /// The topics allot reads.
 fn input_topics() -> Vec<Topic> {
-    Topic::ALL
-        .into_iter()
-        .filter(|t| t.direction() == Direction::Input)
-        .collect()
+    Topic::inputs().collect()
 }
 
 fn write_outputs(
@@ -577,7 +564,6 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         )?;
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
     pipeline.view = view;
-    let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
     let mut letters = 0u64;
     let mut out = EncodedBatch::default();
@@ -625,7 +611,11 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     if let Some(server) = server {
         server.shutdown().await?;
     }
-    Ok(pipeline.report("run", started.elapsed(), published.finish(&codec, letters)))
+    Ok(pipeline.report(
+        "run",
+        started.elapsed(),
+        published.finish(pipeline.engine(), letters, false),
+    ))
 }
 
 /// Flushes the pipeline to Kafka and waits until the brokers have every message.

@@ -164,6 +164,11 @@ impl AvailabilityEngine {
         self.books.values().map(|b| b.positions.len()).sum()
     }
 
+    /// Skus with at least one availability message published.
+    pub fn published_skus(&self) -> usize {
+        self.books.values().filter(|b| b.version > 0).count()
+    }
+
     /// How much state is held, by kind.
     pub fn state_size(&self) -> StateSize {
         StateSize {
