@@ -64,6 +64,112 @@ impl SkuBook {
     }
 }
 
+/// Input lanes and their watermarks.
+///
+/// A lane is one ordered input: a Kafka partition of an input topic, or the whole input of
+/// a replay. An inventory event is too late when it is more than `max_lateness_ms` behind
+/// the newest event of its own lane (so the outcome depends only on that lane's order, not
+/// on how lanes interleave), or at or before the floor. The floor is the oldest live lane's
+/// watermark less `max_lateness_ms`; it only rises, and under it event ids are forgotten
+/// and pending deltas folded. A lane that has delivered nothing for [`Lanes::IDLE_RECORDS`]
+/// records stops holding the floor back (a partition that went quiet must not keep every
+/// event id since); if it wakes up, its events under the floor are refused as too late.
+#[derive(Debug)]
+struct Lanes {
+    /// Per lane (None: not a lane): newest event time (`i64::MIN` while it has delivered
+    /// nothing), and the record count when it opened or last delivered.
+    marks: Vec<Option<(i64, u64)>>,
+    floor: i64,
+    seen: u64,
+}
+
+impl Default for Lanes {
+    fn default() -> Self {
+        Lanes {
+            marks: Vec::new(),
+            floor: i64::MIN,
+            seen: 0,
+        }
+    }
+}
+
+impl Lanes {
+    /// Records after which a silent lane no longer holds the floor back.
+    const IDLE_RECORDS: u64 = 1_000_000;
+
+    fn slot(&mut self, lane: u32) -> &mut Option<(i64, u64)> {
+        let lane = lane as usize;
+        if lane >= self.marks.len() {
+            self.marks.resize(lane + 1, None);
+        }
+        &mut self.marks[lane]
+    }
+
+    /// Declares a lane before it delivers: until it does (or has been silent for
+    /// [`Self::IDLE_RECORDS`]), the floor does not rise.
+    fn open(&mut self, lane: u32) {
+        let seen = self.seen;
+        self.slot(lane).get_or_insert((i64::MIN, seen));
+    }
+
+    fn too_late(&self, lane: u32, time: i64, lateness: i64) -> Option<String> {
+        let own = self
+            .marks
+            .get(lane as usize)
+            .copied()
+            .flatten()
+            .map_or(i64::MIN, |(mark, _)| mark);
+        if own != i64::MIN && time <= own.saturating_sub(lateness) {
+            return Some(format!(
+                "too late: event time {time} is more than max_lateness_ms ({lateness}) behind \
+                 the newest event of its input partition ({own}); replay into a fresh state or \
+                 raise availability.max_lateness_ms"
+            ));
+        }
+        if time <= self.floor {
+            return Some(format!(
+                "too late: event time {time} is at or before the floor {} (the oldest active \
+                 input partition less max_lateness_ms {lateness}); its partition was idle or \
+                 behind the others by more than the window; raise \
+                 availability.max_lateness_ms",
+                self.floor
+            ));
+        }
+        None
+    }
+
+    /// Notes an accepted event at `time` on `lane`; returns whether the floor rose.
+    fn advance(&mut self, lane: u32, time: i64, lateness: i64) -> bool {
+        self.seen += 1;
+        let seen = self.seen;
+        let (mark, last) = self.slot(lane).get_or_insert((i64::MIN, seen));
+        *last = seen;
+        if time <= *mark {
+            return false;
+        }
+        *mark = time;
+        let oldest = self
+            .marks
+            .iter()
+            .flatten()
+            .filter(|&&(_, last)| seen - last < Self::IDLE_RECORDS)
+            .map(|&(m, _)| m)
+            .min()
+            .unwrap_or(time);
+        if oldest == i64::MIN {
+            // an open lane has not delivered yet
+            return false;
+        }
+        let floor = oldest.saturating_sub(lateness);
+        if floor > self.floor {
+            self.floor = floor;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Counters for the metrics and the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -116,6 +222,8 @@ pub struct AvailabilityEngine {
     dedupe: Dedupe,
     /// The newest event time applied; "today" for the buckets.
     watermark: i64,
+    /// Per-input-lane watermarks and the floor under which events are refused.
+    lanes: Lanes,
     /// Event time of the record being applied.
     now: i64,
     dirty: Vec<Id>,
@@ -145,6 +253,7 @@ impl AvailabilityEngine {
             po_shipments: HashMap::default(),
             dedupe: Dedupe::default(),
             watermark: i64::MIN,
+            lanes: Lanes::default(),
             now: i64::MIN,
             dirty: Vec::new(),
             stats: EngineStats::default(),
@@ -188,14 +297,32 @@ impl AvailabilityEngine {
         self.watermark
     }
 
-    /// Events older than this are refused as too late.
-    fn cutoff(&self) -> i64 {
-        self.watermark.saturating_sub(self.config.max_lateness_ms)
+    /// Events at or before this time are refused on every lane: their ids may have left the
+    /// dedupe window and positions have folded their deltas.
+    pub fn floor(&self) -> i64 {
+        self.lanes.floor
     }
 
-    /// Applies one record.
+    /// Declares input lanes `0..n` before they deliver, so that the first lane to deliver
+    /// does not raise the floor over the others' backlog (see [`Lanes`]).
+    pub fn open_lanes(&mut self, n: u32) {
+        for lane in 0..n {
+            self.lanes.open(lane);
+        }
+    }
+
+    /// Applies one record read from the only input (lane 0): a file replay merged in event
+    /// time, the in-process bus, a test.
     pub fn apply(&mut self, record: &AnyRecord) -> Applied {
-        let result = self.apply_inner(record);
+        self.apply_in(0, record)
+    }
+
+    /// Applies one record read from input lane `lane` (a Kafka partition of an input topic,
+    /// numbered by the caller from 0). Lateness is judged against the lane's own newest
+    /// event, so a backlog read from several partitions, each in event-time order but far
+    /// apart from one another, is not refused; see [`Lanes`].
+    pub fn apply_in(&mut self, lane: u32, record: &AnyRecord) -> Applied {
+        let result = self.apply_inner(lane, record);
         match &result {
             Applied::Accepted => self.stats.accepted += 1,
             Applied::Duplicate => self.stats.duplicates += 1,
@@ -204,7 +331,7 @@ impl AvailabilityEngine {
         result
     }
 
-    fn apply_inner(&mut self, record: &AnyRecord) -> Applied {
+    fn apply_inner(&mut self, lane: u32, record: &AnyRecord) -> Applied {
         let time = record.event_time();
         self.now = time;
         let inventory = match record {
@@ -229,16 +356,8 @@ impl AvailabilityEngine {
         if let Err(reason) = validate(record) {
             return Applied::Refused(DeadLetterKind::Validation, reason);
         }
-        if self.watermark != i64::MIN && time <= self.cutoff() {
-            return Applied::Refused(
-                DeadLetterKind::Validation,
-                format!(
-                    "too late: event time {time} is more than max_lateness_ms ({}) behind the \
-                     newest event ({}); replay into a fresh state or raise \
-                     availability.max_lateness_ms",
-                    self.config.max_lateness_ms, self.watermark
-                ),
-            );
+        if let Some(reason) = self.lanes.too_late(lane, time, self.config.max_lateness_ms) {
+            return Applied::Refused(DeadLetterKind::Validation, reason);
         }
         let id = id_hash(record.event_id());
         let is_document = matches!(record, AnyRecord::Shipment(_) | AnyRecord::PurchaseOrder(_));
@@ -246,6 +365,9 @@ impl AvailabilityEngine {
             return Applied::Duplicate;
         }
         let rank = id as u32;
+        if self.lanes.advance(lane, time, self.config.max_lateness_ms) {
+            self.dedupe.evict(self.lanes.floor);
+        }
         self.advance(time);
         let stamp = (time, rank);
         match record {
@@ -412,8 +534,6 @@ impl AvailabilityEngine {
         let new_day = self.watermark == i64::MIN
             || time.div_euclid(DAY_MS) != self.watermark.div_euclid(DAY_MS);
         self.watermark = time;
-        let cutoff = self.cutoff();
-        self.dedupe.evict(cutoff);
         if new_day {
             // The bucket dates moved: every sku's availability is re-dated.
             self.mark_all_dirty();
@@ -433,7 +553,7 @@ impl AvailabilityEngine {
 
     /// [`with_position`](Self::with_position) for an interned sku.
     fn with_position_id(&mut self, sku: Id, loc: Id, f: impl FnOnce(&mut Position) -> bool) {
-        let cutoff = self.cutoff();
+        let cutoff = self.lanes.floor;
         let book = self.books.entry(sku).or_default();
         let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
             Ok(i) => i,

@@ -776,3 +776,49 @@ fn too_late_and_invalid_events_are_refused_with_a_reason() {
     assert_eq!(e.stats().refused, 2);
     assert_eq!(e.stats().duplicates, 1);
 }
+
+#[test]
+fn lateness_is_judged_per_input_lane() {
+    let hour = 3_600_000;
+    let sale = |n: usize, t: i64| {
+        record(
+            n,
+            t,
+            &Op::Sale {
+                sku: 0,
+                loc: 1,
+                qty: 1,
+                ret: false,
+            },
+        )
+    };
+    let mut e = AvailabilityEngine::new(AvailabilityConfig::default());
+    e.open_lanes(2);
+    // Lane 0 is three days ahead of lane 1, as when a backlog is read from two partitions.
+    assert_eq!(e.apply_in(0, &sale(1, T0 + 72 * hour)), Applied::Accepted);
+    assert_eq!(e.floor(), i64::MIN, "lane 1 has not delivered yet");
+    assert_eq!(e.apply_in(1, &sale(2, T0)), Applied::Accepted);
+    assert_eq!(e.apply_in(1, &sale(3, T0 + hour)), Applied::Accepted);
+    // The floor follows the slowest lane, so lane 1's ids are still remembered.
+    assert_eq!(e.floor(), T0 + hour - 24 * hour);
+    assert_eq!(e.apply_in(1, &sale(2, T0)), Applied::Duplicate);
+    // Within its own lane an event more than the window behind is still too late.
+    assert_eq!(e.apply_in(1, &sale(4, T0 + 30 * hour)), Applied::Accepted);
+    match e.apply_in(1, &sale(5, T0 + hour)) {
+        Applied::Refused(DeadLetterKind::Validation, why) => {
+            assert!(why.contains("its input partition"), "{why}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A lane seen for the first time below the floor is refused too.
+    match e.apply_in(2, &sale(6, T0 - 48 * hour)) {
+        Applied::Refused(DeadLetterKind::Validation, why) => {
+            assert!(why.contains("floor"), "{why}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The same three days in one lane: the older events are refused.
+    let mut one = AvailabilityEngine::new(AvailabilityConfig::default());
+    assert_eq!(one.apply(&sale(1, T0 + 72 * hour)), Applied::Accepted);
+    assert!(matches!(one.apply(&sale(2, T0)), Applied::Refused(..)));
+}
