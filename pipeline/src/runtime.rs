@@ -9,16 +9,20 @@
 //! dead-lettered, and the report's counts add up to the input count. Availability is
 //! published in coalesced flushes, at most `availability_coalesce_ms` after the change.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format};
 use allot_connectors::http::{MetricsServer, MetricsServerConfig, availability_router};
-use allot_connectors::kafka::{KafkaSink, KafkaSource};
-use allot_connectors::{ConnectorMetrics, DeadLetters, Origin};
+use allot_connectors::kafka::{Consumed, Delivery, KafkaSink, KafkaSource};
+use allot_connectors::{ConnectorMetrics, DeadLetters, ErrorAction, Origin};
 use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Availability, DeadLetter, Topic};
 use anyhow::Context;
@@ -95,11 +99,17 @@ impl Pipeline {
         }
     }
 
-    /// Takes one decoded record read from `origin`.
+    /// Takes one decoded record read from `origin`, the only input lane.
     pub fn accept(&mut self, origin: Origin<'_>, record: &AnyRecord) {
+        self.accept_in(0, origin, record);
+    }
+
+    /// Takes one decoded record read from `origin`, input lane `lane` (see
+    /// [`AvailabilityEngine::apply_in`]).
+    pub fn accept_in(&mut self, lane: u32, origin: Origin<'_>, record: &AnyRecord) {
         self.input_records += 1;
         self.unflushed_since.get_or_insert_with(Instant::now);
-        let applied = self.engine.apply(record);
+        let applied = self.engine.apply_in(lane, record);
         self.metrics.applied(record.topic(), &applied);
         match applied {
             Applied::Accepted | Applied::Duplicate => self.tally.apply(record),
@@ -549,8 +559,16 @@ fn detect_format(dir: &Path) -> anyhow::Result<Format> {
 }
 
 /// `allot run`: the input topics on Kafka through the processors; availability and dead
-/// letters back to Kafka. At-least-once: offsets are committed only after what the
-/// processed records produced has been acknowledged by the brokers.
+/// letters back to Kafka. At-least-once: an input offset is acknowledged (and so committed)
+/// only after everything the flush that covered it produced has been acknowledged by the
+/// brokers.
+///
+/// The loop never waits for the brokers: it reads every message that is ready, and when
+/// none is (it has caught up) or the oldest unpublished change has waited
+/// `availability_coalesce_ms`, it builds a flush and hands it to the producer. Deliveries are
+/// awaited in flush order alongside the reading, and each flush's offsets are acknowledged
+/// when all its deliveries are in. So a trickle of events is published at once, and under
+/// load flushes grow until their cost is amortized, never later than the bound.
 pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Result<RunReport> {
     let (registry, metrics, connector_metrics) = registries()?;
     let (server, view) = serve_http(config, &registry).await?;
@@ -564,16 +582,44 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         )?;
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
     pipeline.view = view;
-    let mut published = Published::default();
-    let mut letters = 0u64;
-    let mut out = EncodedBatch::default();
-    let mut to_ack = Vec::new();
+    let mut lanes = Lanes::default();
+    match source.partitions(Duration::from_secs(10)) {
+        Ok(partitions) => {
+            for (topic, partition) in partitions {
+                lanes.lane(topic, partition);
+            }
+            pipeline.engine.open_lanes(lanes.len());
+        }
+        Err(e) => eprintln!(
+            "allot: could not read the input topics' partitions ({e}); lateness is judged per \
+             partition as they appear"
+        ),
+    }
+    let mut publisher = Publisher::new(sink);
+    let mut acks = Acks::default();
     let started = Instant::now();
     let idle = limits.idle_exit_ms.map(Duration::from_millis);
     let mut last_input = Instant::now();
     let tick = Duration::from_millis(config.runtime.availability_coalesce_ms.max(1));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Kept across iterations, never dropped half-way: `next` may be dead-lettering a message.
+    let mut next = Box::pin(source.next());
+    let mut take = |pipeline: &mut Pipeline, acks: &mut Acks, consumed: Consumed| {
+        let origin_topic = config.kafka.topic_name(consumed.topic);
+        let lane = lanes.lane(consumed.topic, consumed.partition);
+        pipeline.input_bytes += consumed.bytes as u64;
+        pipeline.accept_in(
+            lane,
+            Origin {
+                topic: &origin_topic,
+                partition: consumed.partition,
+                offset: consumed.offset,
+            },
+            &consumed.record,
+        );
+        acks.note(consumed.topic, consumed.partition, consumed.offset);
+    };
     loop {
         if limits
             .max_records
@@ -582,63 +628,225 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             break;
         }
         tokio::select! {
+            biased;
             _ = &mut shutdown => break,
-            next = source.next() => {
-                let consumed = next.context("failed to read from Kafka")?;
+            done = publisher.next_done(), if publisher.in_flight() > 0 => {
+                for (topic, partition, offset) in done? {
+                    source.ack_offset(topic, partition, offset)?;
+                }
+            }
+            consumed = &mut next => {
+                next.set(source.next());
+                take(&mut pipeline, &mut acks, consumed.context("failed to read from Kafka")?);
                 last_input = Instant::now();
-                let origin_topic = config.kafka.topic_name(consumed.topic);
-                pipeline.accept(Origin { topic: &origin_topic, partition: consumed.partition, offset: consumed.offset }, &consumed.record);
-                to_ack.push(consumed);
+                // Read what is ready without waiting, then publish if caught up or due.
+                let mut caught_up = false;
+                for _ in 0..DRAIN_MAX {
+                    if pipeline.flush_due() {
+                        break;
+                    }
+                    match poll_once(next.as_mut()).await {
+                        Some(consumed) => {
+                            next.set(source.next());
+                            take(&mut pipeline, &mut acks, consumed.context("failed to read from Kafka")?);
+                        }
+                        None => {
+                            caught_up = true;
+                            break;
+                        }
+                    }
+                }
+                if caught_up || pipeline.flush_due() {
+                    publisher.publish(&mut pipeline, &mut acks, &source).await?;
+                }
             }
             _ = tokio::time::sleep(tick) => {
+                if pipeline.flush_due() {
+                    publisher.publish(&mut pipeline, &mut acks, &source).await?;
+                }
                 if idle.is_some_and(|i| last_input.elapsed() >= i) {
                     break;
                 }
             }
         }
-        if pipeline.flush_due() {
-            letters += publish(&mut pipeline, &sink, &mut out, &mut published).await?;
-            for c in to_ack.drain(..) {
-                source.ack(&c)?;
-            }
-        }
     }
-    letters += publish(&mut pipeline, &sink, &mut out, &mut published).await?;
-    for c in to_ack.drain(..) {
-        source.ack(&c)?;
-    }
+    drop(next);
+    publisher.publish(&mut pipeline, &mut acks, &source).await?;
+    publisher.drain(&source).await?;
     source.commit().ok();
     if let Some(server) = server {
         server.shutdown().await?;
     }
+    let letters = publisher.letters;
     Ok(pipeline.report(
         "run",
         started.elapsed(),
-        published.finish(pipeline.engine(), letters, false),
+        publisher
+            .published
+            .finish(pipeline.engine(), letters, false),
     ))
 }
 
-/// Flushes the pipeline to Kafka and waits until the brokers have every message.
-async fn publish(
-    pipeline: &mut Pipeline,
-    sink: &KafkaSink,
-    out: &mut EncodedBatch,
-    published: &mut Published,
-) -> anyhow::Result<u64> {
-    out.clear();
-    let letters = pipeline.flush(out);
-    let mut deliveries = Vec::with_capacity(out.len() + letters.len());
-    for (key, value) in out.iter() {
-        deliveries.push(sink.enqueue_framed(Topic::Availability, key, value)?);
+/// Messages read without waiting before the loop looks at its other work.
+const DRAIN_MAX: usize = 4096;
+
+/// Flushes handed to the producer and not yet acknowledged, at most; beyond, the loop waits
+/// for the oldest before building another.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Polls `future` once: its output if it is ready, `None` if not (it stays alive).
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Some(out)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+/// Input lanes: each (topic, partition) read gets a number for the engine's lateness rule.
+#[derive(Debug, Default)]
+struct Lanes(HashMap<(Topic, i32), u32>);
+
+impl Lanes {
+    fn lane(&mut self, topic: Topic, partition: i32) -> u32 {
+        let n = self.0.len() as u32;
+        *self.0.entry((topic, partition)).or_insert(n)
     }
-    for l in &letters {
-        deliveries.push(sink.enqueue(l)?);
+
+    fn len(&self) -> u32 {
+        self.0.len() as u32
     }
-    for d in deliveries {
-        d.await.context("failed to publish to Kafka")?;
+}
+
+/// The newest offset read per input partition since the last flush.
+#[derive(Debug, Default)]
+struct Acks(Vec<(Topic, i32, i64)>);
+
+impl Acks {
+    fn note(&mut self, topic: Topic, partition: i32, offset: i64) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(t, p, _)| *t == topic && *p == partition)
+        {
+            Some((_, _, o)) => *o = (*o).max(offset),
+            None => self.0.push((topic, partition, offset)),
+        }
     }
-    published.record(out);
-    Ok(letters.len() as u64)
+}
+
+/// One flush on its way to the brokers, and the input offsets it covers.
+struct InFlight {
+    deliveries: Vec<Delivery>,
+    acks: Vec<(Topic, i32, i64)>,
+}
+
+/// Hands flushes to the producer and reports, in flush order, when each is acknowledged.
+struct Publisher {
+    sink: KafkaSink,
+    pending: VecDeque<InFlight>,
+    out: EncodedBatch,
+    published: Published,
+    letters: u64,
+}
+
+impl Publisher {
+    fn new(sink: KafkaSink) -> Publisher {
+        Publisher {
+            sink,
+            pending: VecDeque::new(),
+            out: EncodedBatch::default(),
+            published: Published::default(),
+            letters: 0,
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Waits for the oldest flush to be acknowledged; returns the offsets it covers.
+    /// Cancel-safe: a delivery is removed only once it has resolved.
+    async fn next_done(&mut self) -> anyhow::Result<Vec<(Topic, i32, i64)>> {
+        let Some(front) = self.pending.front_mut() else {
+            return Ok(Vec::new());
+        };
+        while let Some(delivery) = front.deliveries.last_mut() {
+            delivery.await.context("failed to publish to Kafka")?;
+            front.deliveries.pop();
+        }
+        let done = self.pending.pop_front().expect("front exists");
+        Ok(done.acks)
+    }
+
+    /// Waits for the oldest flush and acknowledges its input offsets.
+    async fn ack_oldest(&mut self, source: &KafkaSource) -> anyhow::Result<()> {
+        for (topic, partition, offset) in self.next_done().await? {
+            source.ack_offset(topic, partition, offset)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the pipeline into the producer's queue without waiting for the brokers.
+    async fn publish(
+        &mut self,
+        pipeline: &mut Pipeline,
+        acks: &mut Acks,
+        source: &KafkaSource,
+    ) -> anyhow::Result<()> {
+        while self.pending.len() >= MAX_IN_FLIGHT {
+            self.ack_oldest(source).await?;
+        }
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let letters = pipeline.flush(&mut out);
+        let mut flight = InFlight {
+            deliveries: Vec::with_capacity(out.len() + letters.len()),
+            acks: std::mem::take(&mut acks.0),
+        };
+        for (key, value) in out.iter() {
+            loop {
+                match self.sink.enqueue_framed(Topic::Availability, key, value) {
+                    Ok(d) => {
+                        flight.deliveries.push(d);
+                        break;
+                    }
+                    Err(e) if e.action() == ErrorAction::Retry && !self.pending.is_empty() => {
+                        // the producer's queue is full: make room by waiting for older flushes
+                        self.ack_oldest(source).await?;
+                    }
+                    Err(e) if e.action() == ErrorAction::Retry => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(e) => return Err(e).context("failed to publish availability"),
+                }
+            }
+        }
+        for l in &letters {
+            flight.deliveries.push(
+                self.sink
+                    .enqueue(l)
+                    .context("failed to publish a dead letter")?,
+            );
+        }
+        // Awaited last first, so the first to resolve frees the most.
+        flight.deliveries.reverse();
+        self.letters += letters.len() as u64;
+        self.published.record(&out);
+        self.out = out;
+        if !flight.deliveries.is_empty() || !flight.acks.is_empty() {
+            self.pending.push_back(flight);
+        }
+        Ok(())
+    }
+
+    /// Waits for every flush in flight and acknowledges its offsets.
+    async fn drain(&mut self, source: &KafkaSource) -> anyhow::Result<()> {
+        while !self.pending.is_empty() {
+            self.ack_oldest(source).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -31,6 +31,8 @@ pub struct Consumed {
     pub key: Option<Vec<u8>>,
     /// The message timestamp (create or log-append time), epoch milliseconds, if set.
     pub timestamp: Option<i64>,
+    /// The size of the message's value in bytes, as read.
+    pub bytes: usize,
     /// The decoded value.
     pub record: AnyRecord,
 }
@@ -52,6 +54,8 @@ pub struct KafkaSource {
     codec: ConfluentCodec<Arc<dyn SchemaResolver>>,
     config: KafkaConfig,
     names: Arc<[String]>,
+    /// The subscribed topics.
+    topics: Vec<Topic>,
     dead_letters: DeadLetters,
     dead_letter_sink: KafkaSink,
     metrics: ConnectorMetrics,
@@ -180,6 +184,7 @@ impl KafkaSource {
             consumer,
             codec: ConfluentCodec::new(resolver),
             names: Topic::ALL.iter().map(|t| config.topic_name(*t)).collect(),
+            topics: topics.to_vec(),
             dead_letters: DeadLetters::new(config.client_id.clone(), metrics.clone()),
             config: config.clone(),
             dead_letter_sink,
@@ -277,6 +282,7 @@ impl KafkaSource {
             offset: raw.offset,
             key: raw.key.map(<[u8]>::to_vec),
             timestamp: raw.timestamp,
+            bytes: raw.payload.len(),
             record,
         }
     }
@@ -363,6 +369,31 @@ impl KafkaSource {
                 consumed.offset,
             )
             .map_err(|source| KafkaError::Commit { source })
+    }
+
+    /// Marks everything up to and including `offset` of `topic[partition]` as processed, like
+    /// [`ack`](Self::ack) for a record no longer at hand.
+    pub fn ack_offset(&self, topic: Topic, partition: i32, offset: i64) -> Result<(), KafkaError> {
+        self.consumer
+            .store_offset(&self.names[topic as usize], partition, offset)
+            .map_err(|source| KafkaError::Commit { source })
+    }
+
+    /// Every partition of the subscribed topics, from the cluster's metadata (blocking, up to
+    /// `timeout`): what this member may be assigned.
+    pub fn partitions(&self, timeout: Duration) -> Result<Vec<(Topic, i32)>, KafkaError> {
+        let mut all = Vec::new();
+        for &topic in &self.topics {
+            let name = &self.names[topic as usize];
+            let metadata = self
+                .consumer
+                .fetch_metadata(Some(name), timeout)
+                .map_err(|source| KafkaError::Consume { source })?;
+            for t in metadata.topics() {
+                all.extend(t.partitions().iter().map(|p| (topic, p.id())));
+            }
+        }
+        Ok(all)
     }
 
     /// Commits the acked offsets now and waits for the broker to confirm.
