@@ -29,7 +29,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prometheus::Registry;
 
-use crate::availability::{Applied, AvailabilityEngine, EncodedBatch};
+use crate::availability::{Applied, AvailabilityEngine, EncodedBatch, Pace};
 use crate::bus::bus;
 use crate::config::AllotConfig;
 use crate::metrics::PipelineMetrics;
@@ -49,6 +49,12 @@ pub struct Pipeline {
     /// When the oldest change not yet published was read.
     unflushed_since: Option<Instant>,
     coalesce: Duration,
+    /// Set for live runs: flushes are paced per sku (see [`Pace`]) on a clock starting here.
+    paced_since: Option<Instant>,
+    /// When the earliest sku held back by pacing is due.
+    held_until: Option<Instant>,
+    /// When every sku the last flush held back is due (see [`Held`]).
+    held_all_until: Option<Instant>,
     /// What the HTTP endpoint serves, when it runs.
     view: Option<Arc<AvailabilityView>>,
     /// The schema id written on availability messages.
@@ -74,6 +80,9 @@ impl Pipeline {
             letters: Vec::new(),
             unflushed_since: None,
             coalesce: Duration::from_millis(config.runtime.availability_coalesce_ms),
+            paced_since: None,
+            held_until: None,
+            held_all_until: None,
             view: None,
             availability_schema_id: StaticResolver::new()
                 .writer_id(Topic::Availability)
@@ -133,18 +142,44 @@ impl Pipeline {
         }
     }
 
-    /// Whether the oldest unpublished change has waited the coalescing bound.
+    /// Whether the oldest unpublished change has waited the coalescing bound, or a sku held
+    /// back by pacing is due.
     pub fn flush_due(&self) -> bool {
-        self.unflushed_since
-            .is_some_and(|t| t.elapsed() >= self.coalesce)
+        self.next_flush().is_some_and(|t| t <= Instant::now())
+    }
+
+    /// When a flush is due at the latest.
+    fn next_flush(&self) -> Option<Instant> {
+        let bound = self.unflushed_since.map(|t| t + self.coalesce);
+        match (bound, self.held_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Publishes what changed: appends availability messages (key, Confluent-framed value)
     /// to `availability` and returns the dead letters collected since the last flush.
     pub fn flush(&mut self, availability: &mut EncodedBatch) -> Vec<DeadLetter> {
         let before = availability.len();
-        self.engine
-            .flush_encoded(self.availability_schema_id, availability);
+        match self.paced_since {
+            Some(since) => {
+                let pace = Pace {
+                    now_ms: since.elapsed().as_millis() as u64,
+                    interval_ms: self.coalesce.as_millis() as u64,
+                };
+                let held = self.engine.flush_encoded_paced(
+                    self.availability_schema_id,
+                    pace,
+                    availability,
+                );
+                let at = |ms: u64| since + Duration::from_millis(ms);
+                self.held_until = held.map(|h| at(h.first_due_ms));
+                self.held_all_until = held.map(|h| at(h.last_due_ms));
+            }
+            None => self
+                .engine
+                .flush_encoded(self.availability_schema_id, availability),
+        }
         self.metrics.published(availability.len() - before);
         if let Some(view) = &self.view {
             let fresh: Vec<Availability> = availability
@@ -582,6 +617,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         )?;
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
     pipeline.view = view;
+    pipeline.paced_since = Some(Instant::now());
     let mut lanes = Lanes::default();
     match source.partitions(Duration::from_secs(10)) {
         Ok(partitions) => {
@@ -627,6 +663,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         {
             break;
         }
+        let wake = wake_in(&pipeline, &publisher, tick);
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
@@ -660,8 +697,8 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
             }
-            _ = tokio::time::sleep(tick) => {
-                if pipeline.flush_due() {
+            _ = tokio::time::sleep(wake) => {
+                if pipeline.flush_due() || publisher.next_release().is_some_and(|t| t <= Instant::now()) {
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
                 if idle.is_some_and(|i| last_input.elapsed() >= i) {
@@ -671,6 +708,10 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         }
     }
     drop(next);
+    // The last flush publishes every sku, held or not.
+    pipeline.paced_since = None;
+    pipeline.held_until = None;
+    pipeline.held_all_until = None;
     publisher.publish(&mut pipeline, &mut acks, &source).await?;
     publisher.drain(&source).await?;
     source.commit().ok();
@@ -685,6 +726,18 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             .published
             .finish(pipeline.engine(), letters, false),
     ))
+}
+
+/// How long the loop may sleep when no message comes: until a flush or a release of parked
+/// offsets is due, at most `tick`.
+fn wake_in(pipeline: &Pipeline, publisher: &Publisher, tick: Duration) -> Duration {
+    [pipeline.next_flush(), publisher.next_release()]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(tick, |t| {
+            t.saturating_duration_since(Instant::now()).min(tick)
+        })
 }
 
 /// Messages read without waiting before the loop looks at its other work.
@@ -745,6 +798,9 @@ struct InFlight {
 struct Publisher {
     sink: KafkaSink,
     pending: VecDeque<InFlight>,
+    /// Offsets of input whose changes a paced flush held back, each with the time by which
+    /// every sku it held is published; released in order into the first flush at or after.
+    parked: VecDeque<(Instant, Vec<(Topic, i32, i64)>)>,
     out: EncodedBatch,
     published: Published,
     letters: u64,
@@ -755,6 +811,7 @@ impl Publisher {
         Publisher {
             sink,
             pending: VecDeque::new(),
+            parked: VecDeque::new(),
             out: EncodedBatch::default(),
             published: Published::default(),
             letters: 0,
@@ -763,6 +820,11 @@ impl Publisher {
 
     fn in_flight(&self) -> usize {
         self.pending.len()
+    }
+
+    /// When the oldest parked offsets may be released by a flush.
+    fn next_release(&self) -> Option<Instant> {
+        self.parked.front().map(|(due, _)| *due)
     }
 
     /// Waits for the oldest flush to be acknowledged; returns the offsets it covers.
@@ -799,10 +861,34 @@ impl Publisher {
         }
         let mut out = std::mem::take(&mut self.out);
         out.clear();
+        let flushed_at = Instant::now();
+        // The last flush of a run is not paced: it publishes everything, held or not.
+        let last = pipeline.paced_since.is_none();
         let letters = pipeline.flush(&mut out);
+        // Offsets are acknowledged only once every change they made is in published output.
+        let mut covered = Acks::default();
+        while let Some((_, parked)) = self
+            .parked
+            .pop_front_if(|(due, _)| last || *due <= flushed_at)
+        {
+            for (t, p, o) in parked {
+                covered.note(t, p, o);
+            }
+        }
+        let read = std::mem::take(&mut acks.0);
+        match pipeline.held_all_until {
+            Some(due) => self.parked.push_back((due, read)),
+            None if self.parked.is_empty() => {
+                for (t, p, o) in read {
+                    covered.note(t, p, o);
+                }
+            }
+            // behind older parked offsets: wait for them
+            None => self.parked.push_back((flushed_at, read)),
+        }
         let mut flight = InFlight {
             deliveries: Vec::with_capacity(out.len() + letters.len()),
-            acks: std::mem::take(&mut acks.0),
+            acks: covered.0,
         };
         for (key, value) in out.iter() {
             loop {

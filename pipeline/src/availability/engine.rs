@@ -53,6 +53,9 @@ struct SkuBook {
     published: u64,
     /// Queued for the next flush.
     dirty: bool,
+    /// When its last message was emitted, on the caller's clock of a paced flush (see
+    /// [`Pace`]); 0 if never.
+    emitted_at_ms: u64,
 }
 
 impl SkuBook {
@@ -168,6 +171,28 @@ impl Lanes {
             false
         }
     }
+}
+
+/// The clock and interval of a paced flush
+/// ([`AvailabilityEngine::flush_encoded_paced`]); milliseconds on any monotonic clock of the
+/// caller's (the engine itself never reads a clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Now.
+    pub now_ms: u64,
+    /// The least time between two messages of one sku: the coalescing bound.
+    pub interval_ms: u64,
+}
+
+/// The skus a paced flush held back: when the first is due, and when all are (a flush at
+/// or after `last_due_ms` publishes every one of them, so the input that changed them is
+/// then covered by published output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// When the earliest held sku is due.
+    pub first_due_ms: u64,
+    /// When the last held sku is due.
+    pub last_due_ms: u64,
 }
 
 /// Counters for the metrics and the summary.
@@ -692,7 +717,7 @@ impl AvailabilityEngine {
     /// Publishes the availability of every sku changed since the last flush whose published
     /// values differ from the last message, in the order the skus were first changed.
     pub fn flush(&mut self, out: &mut Vec<Availability>) {
-        self.flush_changed(|engine, sku, rows| out.push(engine.build(sku, rows)));
+        self.flush_changed(None, |engine, sku, rows| out.push(engine.build(sku, rows)));
     }
 
     /// Like [`flush`](Self::flush), but writes each message straight from the engine's
@@ -701,17 +726,58 @@ impl AvailabilityEngine {
     /// the record [`flush`](Self::flush) would have built (tested).
     pub fn flush_encoded(&mut self, schema_id: u32, out: &mut EncodedBatch) {
         self.refresh_location_order();
-        self.flush_changed(|engine, sku, rows| engine.encode(sku, rows, schema_id, out));
+        self.flush_changed(None, |engine, sku, rows| {
+            engine.encode(sku, rows, schema_id, out)
+        });
+    }
+
+    /// Like [`flush_encoded`](Self::flush_encoded), but a sku whose last message went out
+    /// less than `pace.interval_ms` ago stays queued (held) until that much time has passed,
+    /// so a hot sku is published at most once per interval while a change to a quiet one
+    /// goes out at once. No change waits longer than the interval. Returns when the held
+    /// skus are due (`None` if none is held). Versions and content do not depend on the
+    /// pacing: only which changes are folded into one message.
+    pub fn flush_encoded_paced(
+        &mut self,
+        schema_id: u32,
+        pace: Pace,
+        out: &mut EncodedBatch,
+    ) -> Option<Held> {
+        self.refresh_location_order();
+        self.flush_changed(Some(pace), |engine, sku, rows| {
+            engine.encode(sku, rows, schema_id, out)
+        })
     }
 
     /// Runs change detection over the skus changed since the last flush and calls `emit`
     /// for each whose published values differ from its last message (or that was never
-    /// published), after giving it its new version.
-    fn flush_changed(&mut self, mut emit: impl FnMut(&AvailabilityEngine, Id, &Rows)) {
+    /// published), after giving it its new version. With a pace, skus published too
+    /// recently stay queued; returns when those are due.
+    fn flush_changed(
+        &mut self,
+        pace: Option<Pace>,
+        mut emit: impl FnMut(&AvailabilityEngine, Id, &Rows),
+    ) -> Option<Held> {
         let dirty = std::mem::take(&mut self.dirty);
         let mut rows = std::mem::take(&mut self.rows);
+        let mut held = Vec::new();
+        let mut due_span: Option<Held> = None;
         self.bucket_ends_into(&mut rows);
         for sku in &dirty {
+            if let Some(pace) = pace {
+                let book = &self.books[sku];
+                let due = book.emitted_at_ms.saturating_add(pace.interval_ms);
+                if book.version > 0 && due > pace.now_ms {
+                    held.push(*sku);
+                    let span = due_span.get_or_insert(Held {
+                        first_due_ms: due,
+                        last_due_ms: due,
+                    });
+                    span.first_due_ms = span.first_due_ms.min(due);
+                    span.last_due_ms = span.last_due_ms.max(due);
+                    continue;
+                }
+            }
             self.rows(*sku, &mut rows);
             let hash = self.content_hash(*sku, &rows);
             let book = self.books.get_mut(sku).expect("dirty skus have a book");
@@ -724,6 +790,9 @@ impl AvailabilityEngine {
             }
             book.version = book.changes;
             book.published = hash;
+            if let Some(pace) = pace {
+                book.emitted_at_ms = pace.now_ms;
+            }
             self.stats.published += 1;
             emit(self, *sku, &rows);
         }
@@ -733,6 +802,9 @@ impl AvailabilityEngine {
         if self.dirty.is_empty() {
             self.dirty = dirty;
         }
+        // Held skus are still dirty (their flag was not cleared): queue them again.
+        self.dirty.extend(held);
+        due_span
     }
 
     /// Ranks locations by id string, for listing them in wire order without sorting

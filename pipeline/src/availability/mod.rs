@@ -11,5 +11,5 @@ mod supply;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, StateSize};
+pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, StateSize};
 pub use reference::{AvailabilityConfig, ChannelPolicy};

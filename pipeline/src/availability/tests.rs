@@ -822,3 +822,68 @@ fn lateness_is_judged_per_input_lane() {
     assert_eq!(one.apply(&sale(1, T0 + 72 * hour)), Applied::Accepted);
     assert!(matches!(one.apply(&sale(2, T0)), Applied::Refused(..)));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Paced flushes (a hot sku at most once per interval) hold no change longer than the
+    /// interval, publish growing versions, and after the last (unpaced) flush the last
+    /// message per sku is the state, as with unpaced flushes.
+    #[test]
+    fn paced_flushes_hold_no_change_past_the_interval(
+        (events, order, _flushes) in scenario(),
+        steps in proptest::collection::vec(0u64..40, 1..200),
+    ) {
+        use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
+        use super::{EncodedBatch, Pace};
+        let codec = ConfluentCodec::new(StaticResolver::new());
+        let id = StaticResolver::new().writer_id(Topic::Availability).unwrap();
+        let interval_ms = 50;
+        let mut live = AvailabilityEngine::new(AvailabilityConfig::default());
+        let mut batch = EncodedBatch::default();
+        let mut last: BTreeMap<String, Availability> = BTreeMap::new();
+        let mut now_ms = 0u64;
+        let mut held_due: Option<u64> = None;
+        let mut steps = steps.iter().cycle();
+        let take = |batch: &mut EncodedBatch, last: &mut BTreeMap<String, Availability>| -> Result<(), TestCaseError> {
+            for (_, value) in batch.iter() {
+                let a: Availability = codec.decode(value).unwrap();
+                if let Some(prev) = last.get(&a.sku) {
+                    prop_assert!(a.version > prev.version, "versions grow per sku");
+                }
+                last.insert(a.sku.clone(), a);
+            }
+            batch.clear();
+            Ok(())
+        };
+        for i in &order {
+            if *i >= events.len() {
+                now_ms += steps.next().unwrap();
+                // A flush at or after the earliest due time publishes that sku.
+                let due_before = held_due;
+                let held = live.flush_encoded_paced(id, Pace { now_ms, interval_ms }, &mut batch);
+                if let (Some(due), Some(h)) = (due_before, held) {
+                    if now_ms >= due {
+                        prop_assert!(h.first_due_ms > now_ms, "a due sku stayed held");
+                    }
+                }
+                if let Some(h) = held {
+                    prop_assert!(h.first_due_ms <= now_ms + interval_ms);
+                    prop_assert!(h.last_due_ms <= now_ms + interval_ms);
+                    prop_assert!(h.first_due_ms <= h.last_due_ms);
+                }
+                held_due = held.map(|h| h.first_due_ms);
+                take(&mut batch, &mut last)?;
+                continue;
+            }
+            live.apply(&events[*i]);
+        }
+        live.flush_encoded(id, &mut batch);
+        take(&mut batch, &mut last)?;
+        for (sku, message) in &last {
+            let state = live.snapshot(sku);
+            prop_assert_eq!(Some(message), state.as_ref());
+        }
+        prop_assert_eq!(last.len(), live.snapshot_all().len());
+    }
+}
