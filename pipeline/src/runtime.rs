@@ -771,6 +771,9 @@ impl Lanes {
     }
 }
 
+/// Input offsets to acknowledge: (topic, partition, newest offset).
+type Offsets = Vec<(Topic, i32, i64)>;
+
 /// The newest offset read per input partition since the last flush.
 #[derive(Debug, Default)]
 struct Acks(Vec<(Topic, i32, i64)>);
@@ -800,7 +803,7 @@ struct Publisher {
     pending: VecDeque<InFlight>,
     /// Offsets of input whose changes a paced flush held back, each with the time by which
     /// every sku it held is published; released in order into the first flush at or after.
-    parked: VecDeque<(Instant, Vec<(Topic, i32, i64)>)>,
+    parked: VecDeque<(Instant, Offsets)>,
     out: EncodedBatch,
     published: Published,
     letters: u64,
@@ -867,10 +870,12 @@ impl Publisher {
         let letters = pipeline.flush(&mut out);
         // Offsets are acknowledged only once every change they made is in published output.
         let mut covered = Acks::default();
-        while let Some((_, parked)) = self
+        while self
             .parked
-            .pop_front_if(|(due, _)| last || *due <= flushed_at)
+            .front()
+            .is_some_and(|(due, _)| last || *due <= flushed_at)
         {
+            let (_, parked) = self.parked.pop_front().expect("front exists");
             for (t, p, o) in parked {
                 covered.note(t, p, o);
             }

@@ -862,10 +862,10 @@ proptest! {
                 // A flush at or after the earliest due time publishes that sku.
                 let due_before = held_due;
                 let held = live.flush_encoded_paced(id, Pace { now_ms, interval_ms }, &mut batch);
-                if let (Some(due), Some(h)) = (due_before, held) {
-                    if now_ms >= due {
-                        prop_assert!(h.first_due_ms > now_ms, "a due sku stayed held");
-                    }
+                if let (Some(due), Some(h)) = (due_before, held)
+                    && now_ms >= due
+                {
+                    prop_assert!(h.first_due_ms > now_ms, "a due sku stayed held");
                 }
                 if let Some(h) = held {
                     prop_assert!(h.first_due_ms <= now_ms + interval_ms);
