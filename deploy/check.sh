@@ -317,14 +317,14 @@ PY
 fi
 for v in $K8S_VERSIONS; do
   if [[ -n "$HAVE_KUBECONFORM" ]]; then
-    run "k8s: kubeconform -strict, Kubernetes $v: kustomize output and topics-job.yaml" \
+    run "k8s: kubeconform -strict, Kubernetes $v: the kustomization's resources and topics-job.yaml" \
       "$BIN/kubeconform" -strict -summary -kubernetes-version "$v" \
       -schema-location "$TOOLS/k8s-schemas/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
       "$RENDERED" "$K8S/topics-job.yaml"
   else
     skip "k8s: kubeconform, Kubernetes $v" "kubeconform not installed (needs Go)"
   fi
-  run "k8s: kubernetes-validate --strict, Kubernetes $v: kustomize output and topics-job.yaml" \
+  run "k8s: kubernetes-validate --strict, Kubernetes $v: the kustomization's resources and topics-job.yaml" \
     "$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$RENDERED" "$K8S/topics-job.yaml"
 done
 
