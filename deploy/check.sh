@@ -27,7 +27,7 @@
 #               through `allot config` of a built binary (ALLOT_BIN, else target/{debug,release}/allot);
 #               skipped when there is none (this script never builds)
 #
-# Environment: ALLOT_LOCAL_HOME (tools under it), ALLOT_BIN, K8S_VERSIONS (default
+# Environment: ALLOT_CHECK_STRICT=1 (skips fail), ALLOT_LOCAL_HOME (tools under it), ALLOT_BIN, K8S_VERSIONS (default
 # "1.30.0 1.37.0"), ALLOT_BASE_PYTHON (default python3).
 set -euo pipefail
 
@@ -56,7 +56,16 @@ say() { printf '%s\n' "$*"; }
 note() { printf '       %s\n' "$*"; }
 pass() { PASSED=$((PASSED + 1)); printf 'PASS   %s\n' "$1"; }
 fail() { FAILED=$((FAILED + 1)); FAILED_NAMES+=("$1"); printf 'FAIL   %s\n' "$1"; }
-skip() { SKIPPED=$((SKIPPED + 1)); printf 'SKIP   %s (%s)\n' "$1" "$2"; }
+# ALLOT_CHECK_STRICT=1 (CI): a check that cannot run is a failure, not a skip.
+skip() {
+  if [[ "${ALLOT_CHECK_STRICT:-0}" == 1 ]]; then
+    FAILED=$((FAILED + 1))
+    printf 'FAIL   %s (could not run: %s; ALLOT_CHECK_STRICT=1)\n' "$1" "$2"
+  else
+    SKIPPED=$((SKIPPED + 1))
+    printf 'SKIP   %s (%s)\n' "$1" "$2"
+  fi
+}
 
 # run NAME CMD...: runs CMD with its output indented, then records PASS or FAIL.
 run() {

@@ -24,16 +24,16 @@ step() { log "== $* ($(($(date +%s) - started)) s elapsed)"; }
 command -v cargo >/dev/null || die "cargo not found" "install Rust with rustup (https://rustup.rs)"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-step "1/6 formatting"
+step "1/7 formatting"
 cargo fmt --all --check
 
-step "2/6 clippy (all targets, all features, warnings are errors)"
+step "2/7 clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "3/6 unit tests (no services needed)"
+step "3/7 unit tests (no services needed)"
 cargo test --workspace --all-features --locked --lib --bins
 
-step "4/6 installing and starting Kafka, ClickHouse, Prometheus"
+step "4/7 installing and starting Kafka, ClickHouse, Prometheus"
 "$here/stack.sh" install
 if [[ $keep -eq 0 ]]; then
   trap '"$here/stack.sh" stop || true' EXIT
@@ -43,8 +43,12 @@ fi
 # KAFKA_BOOTSTRAP, CLICKHOUSE_URL, PROMETHEUS_URL, ALLOT_PYTHON, PROMETHEUS_TARGETS_DIR, ...
 eval "$("$here/stack.sh" env)"
 
-step "5/6 integration tests against the real services, interop, doc tests"
+step "5/7 integration tests against the real services, interop, doc tests"
 cargo test --workspace --all-features --locked --test '*'
 cargo test --workspace --all-features --locked --doc
 
-step "6/6 done: every gate passed"
+step "6/7 deployment files: Dockerfile, compose, Kubernetes manifests (offline validation)"
+cargo build --locked -p allot-pipeline --bin allot
+ALLOT_BIN="$ALLOT_REPO_ROOT/target/debug/allot" ALLOT_CHECK_STRICT=1 "$ALLOT_REPO_ROOT/deploy/check.sh"
+
+step "7/7 done: every gate passed"
