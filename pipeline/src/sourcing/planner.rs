@@ -252,7 +252,56 @@ struct Partial {
     obj: i64,
 }
 
+/// One change to a partial plan.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// Objective change.
+    delta: i64,
+    /// Units of the line.
+    qty: i32,
+    kind: StepKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum StepKind {
+    /// The line is left unfilled.
+    Unfilled,
+    /// The line joins shipment k.
+    Join(u8),
+    /// The line opens a shipment.
+    Open(Ship),
+}
+
 impl Partial {
+    fn apply(&mut self, step: &Step) {
+        self.obj += step.delta;
+        match step.kind {
+            StepKind::Unfilled => {}
+            StepKind::Join(k) => {
+                let s = &mut self.ships[k as usize];
+                s.units += step.qty;
+                s.lines += 1;
+            }
+            StepKind::Open(ship) => {
+                self.ships[self.n] = ship;
+                self.n += 1;
+            }
+        }
+    }
+
+    fn undo(&mut self, step: &Step) {
+        self.obj -= step.delta;
+        match step.kind {
+            StepKind::Unfilled => {}
+            StepKind::Join(k) => {
+                let s = &mut self.ships[k as usize];
+                s.units -= step.qty;
+                s.lines -= 1;
+            }
+            StepKind::Open(_) => self.n -= 1,
+        }
+    }
+
     const EMPTY: Partial = Partial {
         ships: [Ship {
             loc: 0,
@@ -641,12 +690,12 @@ impl<S: SupplyView> Planner<'_, S> {
         }
     }
 
-    /// Adds option `o` (of `line`) to `p`, or `None` if the result breaks a constraint:
-    /// the split limit, a capacity pool, or (for lines sharing a sku and location) the
-    /// units the position can promise. (The search's inner step: its state is passed
-    /// explicitly rather than bundled, so the hot loop copies nothing it does not need.)
+    /// What adding option `oi` (of `line`) to `p` would change, or `None` if the result
+    /// breaks a constraint: the split limit, a capacity pool, or (for lines sharing a sku
+    /// and location) the units the position can promise. Reads only; [`Partial::apply`]
+    /// and [`Partial::undo`] make the change, so the search copies no plan.
     #[allow(clippy::too_many_arguments)]
-    fn add(
+    fn step(
         &self,
         order: &OrderRequest,
         rule: &Rule,
@@ -655,11 +704,13 @@ impl<S: SupplyView> Planner<'_, S> {
         p: &Partial,
         line: usize,
         oi: u32,
-    ) -> Option<Partial> {
-        let mut p = *p;
+    ) -> Option<Step> {
         if oi == UNFILLED {
-            p.obj += self.network.config().unfilled_cents_per_line;
-            return Some(p);
+            return Some(Step {
+                delta: self.network.config().unfilled_cents_per_line,
+                qty: 0,
+                kind: StepKind::Unfilled,
+            });
         }
         let o = &scratch.opts[oi as usize];
         let qty = order.lines[line].qty;
@@ -680,41 +731,44 @@ impl<S: SupplyView> Planner<'_, S> {
             return None;
         }
         let upp = self.network.config().units_per_package as i32;
-        let slot = o.rem_slot != i32::MAX;
-        p.obj += o.line_obj;
-        if let Some(s) = p.ships[..p.n]
-            .iter_mut()
-            .find(|s| s.loc == o.loc && s.ship_day == o.ship_day)
+        if let Some(k) = p.ships[..p.n]
+            .iter()
+            .position(|s| s.loc == o.loc && s.ship_day == o.ship_day)
         {
+            let s = &p.ships[k];
             let before = packages(s.units, upp);
-            s.units += qty;
-            s.lines += 1;
-            let after = packages(s.units, upp);
-            if s.lines > s.rem_pick || after > s.rem_ship {
+            let after = packages(s.units + qty, upp);
+            if s.lines + 1 > s.rem_pick || after > s.rem_ship {
                 return None;
             }
-            p.obj += i64::from(after - before) * s.pkg_obj;
-        } else {
-            if p.n >= (rule.max_splits as usize).min(MAX_SHIPMENTS) {
+            return Some(Step {
+                delta: o.line_obj + i64::from(after - before) * s.pkg_obj,
+                qty,
+                kind: StepKind::Join(k as u8),
+            });
+        }
+        if p.n >= (rule.max_splits as usize).min(MAX_SHIPMENTS) {
+            return None;
+        }
+        let pkgs = packages(qty, upp);
+        if o.rem_pick < 1 || pkgs > o.rem_ship {
+            return None;
+        }
+        let slot = o.rem_slot != i32::MAX;
+        if slot {
+            let same = p.ships[..p.n]
+                .iter()
+                .filter(|s| s.slot && s.loc == o.loc && s.delivery_day == o.delivery_day)
+                .count() as i32;
+            if same + 1 > o.rem_slot {
                 return None;
             }
-            let pkgs = packages(qty, upp);
-            if o.rem_pick < 1 || pkgs > o.rem_ship {
-                return None;
-            }
-            if slot {
-                let same = p.ships[..p.n]
-                    .iter()
-                    .filter(|s| s.slot && s.loc == o.loc && s.delivery_day == o.delivery_day)
-                    .count() as i32;
-                if same + 1 > o.rem_slot {
-                    return None;
-                }
-            }
-            if p.n >= 1 {
-                p.obj += Self::split_obj(rule);
-            }
-            p.ships[p.n] = Ship {
+        }
+        let split = if p.n >= 1 { Self::split_obj(rule) } else { 0 };
+        Some(Step {
+            delta: o.line_obj + split + i64::from(pkgs) * o.pkg_obj,
+            qty,
+            kind: StepKind::Open(Ship {
                 loc: o.loc,
                 ship_day: o.ship_day,
                 delivery_day: o.delivery_day,
@@ -724,11 +778,8 @@ impl<S: SupplyView> Planner<'_, S> {
                 rem_pick: o.rem_pick,
                 rem_ship: o.rem_ship,
                 slot,
-            };
-            p.n += 1;
-            p.obj += i64::from(pkgs) * o.pkg_obj;
-        }
-        Some(p)
+            }),
+        })
     }
 
     /// The objective, reported cost and shipment count of a complete assignment, or `None`
@@ -747,7 +798,8 @@ impl<S: SupplyView> Planner<'_, S> {
         let big = assign.len() > seen.len();
         for (i, &a) in assign.iter().enumerate() {
             let view: &[u32] = if big { assign } else { &seen[..assign.len()] };
-            p = self.add(order, rule, scratch, view, &p, i, a)?;
+            let step = self.step(order, rule, scratch, view, &p, i, a)?;
+            p.apply(&step);
             if !big {
                 seen[i] = a;
             }
@@ -776,18 +828,18 @@ impl<S: SupplyView> Planner<'_, S> {
         for line in 0..order.lines.len() {
             let g = scratch.gens[line];
             let mut best = self
-                .add(order, rule, scratch, &assign, &p, line, UNFILLED)
+                .step(order, rule, scratch, &assign, &p, line, UNFILLED)
                 .expect("unfilled always fits");
             let mut best_oi = UNFILLED;
             for oi in g.start..g.end {
-                if let Some(q) = self.add(order, rule, scratch, &assign, &p, line, oi)
-                    && q.obj < best.obj
+                if let Some(q) = self.step(order, rule, scratch, &assign, &p, line, oi)
+                    && q.delta < best.delta
                 {
                     best = q;
                     best_oi = oi;
                 }
             }
-            p = best;
+            p.apply(&best);
             assign[line] = best_oi;
         }
         scratch.best.copy_from_slice(&assign);
@@ -802,13 +854,13 @@ impl<S: SupplyView> Planner<'_, S> {
         assign.iter_mut().for_each(|a| *a = UNFILLED);
         for line in 0..order.lines.len() {
             let g = scratch.gens[line];
-            let mut pick: Option<(u32, Partial)> = None;
+            let mut pick: Option<(u32, Step)> = None;
             let mut key = (true, Day::MAX, f64::INFINITY);
             for oi in g.start..g.end {
                 let o = &scratch.opts[oi as usize];
                 let k = (o.future.is_some(), o.day, o.km);
                 if k.partial_cmp(&key) == Some(std::cmp::Ordering::Less)
-                    && let Some(q) = self.add(order, rule, scratch, &assign, &p, line, oi)
+                    && let Some(q) = self.step(order, rule, scratch, &assign, &p, line, oi)
                 {
                     key = k;
                     pick = Some((oi, q));
@@ -817,12 +869,13 @@ impl<S: SupplyView> Planner<'_, S> {
             match pick {
                 Some((oi, q)) => {
                     assign[line] = oi;
-                    p = q;
+                    p.apply(&q);
                 }
                 None => {
-                    p = self
-                        .add(order, rule, scratch, &assign, &p, line, UNFILLED)
+                    let q = self
+                        .step(order, rule, scratch, &assign, &p, line, UNFILLED)
                         .expect("unfilled always fits");
+                    p.apply(&q);
                 }
             }
         }
@@ -859,7 +912,8 @@ impl<S: SupplyView> Planner<'_, S> {
         scratch.nodes = 0;
         scratch.budget = self.network.config().exact_node_budget;
         let mut assign = std::mem::take(&mut scratch.assign);
-        let finished = self.descend(order, rule, scratch, &mut assign, &Partial::EMPTY, 0);
+        let mut partial = Partial::EMPTY;
+        let finished = self.descend(order, rule, scratch, &mut assign, &mut partial, 0);
         scratch.assign = assign;
         finished
     }
@@ -870,7 +924,7 @@ impl<S: SupplyView> Planner<'_, S> {
         rule: &Rule,
         scratch: &mut Scratch,
         assign: &mut [u32],
-        p: &Partial,
+        p: &mut Partial,
         depth: usize,
     ) -> bool {
         if depth == order.lines.len() {
@@ -888,14 +942,22 @@ impl<S: SupplyView> Planner<'_, S> {
         let g = scratch.gens[line];
         let rest = scratch.lb[depth + 1];
         for oi in (g.start..g.end).chain(std::iter::once(UNFILLED)) {
-            let Some(q) = self.add(order, rule, scratch, assign, p, line, oi) else {
+            // Shipping and splits only add: the line's own cost is a bound on the step.
+            if oi != UNFILLED
+                && p.obj + scratch.opts[oi as usize].line_obj + rest >= scratch.best_obj
+            {
+                continue;
+            }
+            let Some(q) = self.step(order, rule, scratch, assign, p, line, oi) else {
                 continue;
             };
-            if q.obj + rest >= scratch.best_obj {
+            if p.obj + q.delta + rest >= scratch.best_obj {
                 continue;
             }
             assign[line] = oi;
-            let finished = self.descend(order, rule, scratch, assign, &q, depth + 1);
+            p.apply(&q);
+            let finished = self.descend(order, rule, scratch, assign, p, depth + 1);
+            p.undo(&q);
             assign[line] = UNFILLED;
             if !finished {
                 return false;
@@ -971,51 +1033,52 @@ impl<S: SupplyView> Planner<'_, S> {
         let mut trial = std::mem::take(&mut scratch.assign);
         trial.clear();
         trial.extend_from_slice(chosen);
-        let mut best: Option<(i64, Alternative, Cost)> = None;
+        // Best move so far: (objective, line, option).
+        let mut best: Option<(i64, usize, u32)> = None;
         let mut infeasible: Option<Alternative> = None;
         for line in 0..chosen.len() {
             let g = scratch.gens[line];
             let current =
                 (chosen[line] != UNFILLED).then(|| scratch.opts[chosen[line] as usize].loc);
+            if (g.start..g.end).all(|oi| Some(scratch.opts[oi as usize].loc) == current) {
+                continue;
+            }
+            // The chosen plan without this line; each move is one step on top of it.
+            trial[line] = UNFILLED;
+            let mut without = Partial::EMPTY;
+            for (j, &a) in chosen.iter().enumerate() {
+                if j != line {
+                    let step = self
+                        .step(order, rule, scratch, &trial, &without, j, a)
+                        .expect("part of a feasible plan is feasible");
+                    without.apply(&step);
+                }
+            }
             for oi in g.start..g.end {
-                let loc = scratch.opts[oi as usize].loc;
-                if Some(loc) == current {
+                let o = &scratch.opts[oi as usize];
+                if Some(o.loc) == current {
                     continue;
                 }
-                trial[line] = oi;
-                match self.evaluate(order, rule, scratch, &trial) {
-                    Some((obj, c, _)) if best.as_ref().is_none_or(|b| obj < b.0) => {
-                        let alt = Alternative {
-                            line: line as u16,
-                            loc,
-                            total_cents: c.total(),
-                            reason: LossReason::Tie,
-                        };
-                        best = Some((obj, alt, c));
+                match self.step(order, rule, scratch, &trial, &without, line, oi) {
+                    Some(q) => {
+                        let obj = without.obj + q.delta;
+                        if best.is_none_or(|b| obj < b.0) {
+                            best = Some((obj, line, oi));
+                        }
                     }
-                    Some(_) => {}
                     None if infeasible.is_none() => {
                         // Why: a new shipment over the limit, or capacity.
-                        let p = &scratch.opts[oi as usize];
-                        let ships = chosen
+                        let opens_new = !without.ships[..without.n]
                             .iter()
-                            .filter(|&&a| a != UNFILLED)
-                            .map(|&a| {
-                                (
-                                    scratch.opts[a as usize].loc,
-                                    scratch.opts[a as usize].ship_day,
-                                )
-                            })
-                            .collect::<std::collections::BTreeSet<_>>();
-                        let opens_new = !ships.contains(&(p.loc, p.ship_day));
-                        let reason = if opens_new && ships.len() >= rule.max_splits as usize {
+                            .any(|s| s.loc == o.loc && s.ship_day == o.ship_day);
+                        let reason = if opens_new && without.n >= rule.max_splits as usize {
                             LossReason::SplitLimit
                         } else {
                             LossReason::Capacity
                         };
                         infeasible = Some(Alternative {
                             line: line as u16,
-                            loc,
+                            loc: o.loc,
                             total_cents: 0,
                             reason,
                         });
@@ -1025,6 +1088,20 @@ impl<S: SupplyView> Planner<'_, S> {
             }
             trial[line] = chosen[line];
         }
+        let best = best.map(|(obj, line, oi)| {
+            trial[line] = oi;
+            let (_, c, _) = self
+                .evaluate(order, rule, scratch, &trial)
+                .expect("the move was feasible");
+            trial[line] = chosen[line];
+            let alt = Alternative {
+                line: line as u16,
+                loc: scratch.opts[oi as usize].loc,
+                total_cents: c.total(),
+                reason: LossReason::Tie,
+            };
+            (obj, alt, c)
+        });
         scratch.assign = trial;
         match best {
             Some((obj, mut alt, c)) => {
