@@ -250,6 +250,7 @@ fn report(w: &World, name: &str, r: &BatchResult) {
     let (mut shipped_lines, mut from_store, mut filled, mut lines, mut backordered) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
     let mut replanned = 0;
+    let exact = r.orders.iter().filter(|o| o.summary.exact).count();
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for (i, o) in r.orders.iter().enumerate() {
         cost += o.summary.cost.total();
@@ -276,12 +277,13 @@ fn report(w: &World, name: &str, r: &BatchResult) {
     eprintln!(
         "{name:>9}: cost {:.2} per order, split rate {:.1} % of shipped orders, \
          ship-from-store {:.1} % of shipped lines, filled {:.1} % of lines ({:.1} % backordered), \
-         {replanned} orders re-planned",
+         {replanned} orders re-planned, exact search finished for {:.1} % of orders",
         cost as f64 / 100.0 / r.orders.len() as f64,
         100.0 * split_orders as f64 / ship_orders.max(1) as f64,
         100.0 * from_store as f64 / shipped_lines.max(1) as f64,
         100.0 * filled as f64 / lines as f64,
         100.0 * backordered as f64 / lines as f64,
+        100.0 * exact as f64 / r.orders.len() as f64,
     );
     eprintln!("{name:>9}: rejected lines by reason {reasons:?}");
 }

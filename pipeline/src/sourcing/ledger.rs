@@ -306,14 +306,15 @@ impl Ledger {
             let mut n = 0;
             for o in &holds[k..] {
                 if o.sku == h.sku && o.loc == h.loc {
+                    let day = o.day.max(today);
                     if n == adds.len() {
-                        return Err(Refusal::Units {
-                            sku: h.sku,
-                            loc: h.loc,
-                        });
+                        // More lines of one sku at one location than tracked: fold into
+                        // the first entry at the earlier day, which is only stricter.
+                        adds[0] = (adds[0].0.min(day), adds[0].1 + o.qty);
+                    } else {
+                        adds[n] = (day, o.qty);
+                        n += 1;
                     }
-                    adds[n] = (o.day.max(today), o.qty);
-                    n += 1;
                 }
             }
             let adds = &mut adds[..n];
@@ -332,7 +333,8 @@ impl Ledger {
         }
         // Capacity: aggregate per (location, day) first; shipments of one order may share
         // a slot day.
-        let mut demand: [(LocId, Day, PoolUse); 16] = [(0, 0, PoolUse::default()); 16];
+        // A plan has at most 16 shipments, each with a ship day and maybe a slot day.
+        let mut demand: [(LocId, Day, PoolUse); 32] = [(0, 0, PoolUse::default()); 32];
         let mut n = 0;
         let mut add = |loc: LocId, day: Day, u: PoolUse| -> bool {
             if let Some(e) = demand[..n].iter_mut().find(|e| e.0 == loc && e.1 == day) {

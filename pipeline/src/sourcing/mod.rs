@@ -102,6 +102,26 @@
 //! thread (planning is the parallel part); across processes each shard would answer a
 //! prepare/confirm for its part.
 
+//!
+//! # Limits (today)
+//!
+//! - A line is filled whole from one location; it is never split across locations.
+//! - A rule's supply types choose between "on hand only" and "on hand plus future supply";
+//!   in-transit and on-order lines are not told apart when choosing the promise day (they
+//!   only label the allocation).
+//! - When a pool is full the promise moves up to `capacity_lookahead_days` later; delivery
+//!   slots are a per-location daily count (`slots_per_day`, the locations topic has no
+//!   field for it), taken on the delivery day.
+//! - Opening hours use the time-zone table of `allot_loadtest::cities` (fixed offsets with
+//!   EU/North-American DST); an unknown zone is read as UTC.
+//! - Balancing compares a location's stock of the sku with the line's other candidates
+//!   (there is no days-of-cover input yet).
+//! - Order idempotency is upstream's: committing the same order key twice holds its units
+//!   twice. Prices are not checked here (`to_decision` takes `price_mismatch`).
+//! - Commits run on one thread, in order; in the bench's profile they (with the batch
+//!   bookkeeping) are 10–15 % of the one-thread time, which caps the speed-up from 1 to 2
+//!   threads at about 1.75–1.8×.
+
 mod batch;
 mod config;
 mod decision;

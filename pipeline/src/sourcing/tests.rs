@@ -452,6 +452,27 @@ fn a_batch_replans_the_order_that_lost_the_race() {
 }
 
 #[test]
+fn many_lines_of_one_sku_share_its_stock() {
+    let mut w = World::new(&[dc("dc", PARIS)]);
+    w.stock("a", "dc", 9);
+    // Ten lines (beyond the exact search, so the heuristic plans) of one sku.
+    let lines = [("a", 1); 10];
+    let orders = [w.order("o", FulfilmentType::ShipToHome, &lines)];
+    let result = run_batch(&mut w, &orders, 1);
+    let got = w.describe(result.lines_of(0));
+    assert_eq!(got.iter().filter(|l| *l == "dc").count(), 9, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|l| *l == "SplitLimit").count(),
+        1,
+        "{got:?}"
+    );
+    assert!(!result.orders[0].summary.exact);
+    let a = w.net.find_sku("a").unwrap();
+    assert_eq!(w.ledger.holds_at(a, 0), &[(TODAY, 9)]);
+    assert_no_oversell(&w);
+}
+
+#[test]
 fn lifecycle_consume_release_and_expire() {
     let mut w = World::new(&[store("s1", PARIS)]);
     w.stock("a", "s1", 10);
