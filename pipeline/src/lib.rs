@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod runtime;
+pub mod sourcing;
 pub mod tally;
 pub mod view;

@@ -1,0 +1,204 @@
+//! Parallel batches: plan every order of a batch with rayon against a read-only state,
+//! then commit in order index order to the ledger's shards; a refused order is re-planned
+//! against the updated state. After `parallel_rounds` rounds the orders still refused are
+//! planned and committed one at a time against the live ledger, where a plan always fits,
+//! so no order is rejected for contention alone and the result depends only on the batch
+//! and the state (not on the thread count or timing).
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{HoldRequest, Ledger, ShipmentRequest};
+use super::network::Network;
+use super::planner::{LinePlan, Method, PlanSummary, Planner, Scratch};
+use super::request::OrderRequest;
+use super::supply::SupplyView;
+
+/// How batches are planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Parallel plan-then-commit rounds before the remaining refused orders are planned
+    /// one at a time.
+    pub parallel_rounds: u32,
+    /// Orders per rayon task.
+    pub chunk: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            parallel_rounds: 3,
+            chunk: 64,
+        }
+    }
+}
+
+/// The committed outcome of one order of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderOutcome {
+    /// The plan's cost, objective, alternative.
+    pub summary: PlanSummary,
+    /// Its lines in [`BatchResult::lines`], one per order line.
+    pub lines: Range<u32>,
+    /// Times the order was planned (1 = its first plan was confirmed).
+    pub attempts: u32,
+}
+
+/// The outcomes of a batch, in order index order.
+#[derive(Debug, Default)]
+pub struct BatchResult {
+    /// One per order of the batch, in its order.
+    pub orders: Vec<OrderOutcome>,
+    /// Every order's lines.
+    pub lines: Vec<LinePlan>,
+}
+
+impl BatchResult {
+    /// The lines of order `i`.
+    pub fn lines_of(&self, i: usize) -> &[LinePlan] {
+        let r = &self.orders[i].lines;
+        &self.lines[r.start as usize..r.end as usize]
+    }
+}
+
+/// One planned order of a rayon task: its index and its ranges in the task's buffers.
+#[derive(Debug)]
+struct Planned {
+    index: u32,
+    summary: PlanSummary,
+    lines: Range<u32>,
+    holds: Range<u32>,
+    shipments: Range<u32>,
+}
+
+/// Plans of one rayon task, flat.
+#[derive(Debug, Default)]
+struct ChunkPlans {
+    orders: Vec<Planned>,
+    lines: Vec<LinePlan>,
+    holds: Vec<HoldRequest>,
+    shipments: Vec<ShipmentRequest>,
+}
+
+fn range(start: usize, end: usize) -> Range<u32> {
+    start as u32..end as u32
+}
+
+/// Sources `orders` against `supply` and `ledger` (in the current rayon pool), writing one
+/// outcome per order into `result` (cleared first). Every line gets exactly one outcome;
+/// the ledger confirms every hold and capacity it records.
+pub fn source_batch<S: SupplyView + Sync>(
+    network: &Network,
+    supply: &S,
+    ledger: &mut Ledger,
+    orders: &[OrderRequest],
+    method: Method,
+    config: &BatchConfig,
+    result: &mut BatchResult,
+) {
+    result.lines.clear();
+    let mut outcomes: Vec<Option<OrderOutcome>> = vec![None; orders.len()];
+    let mut attempts = vec![0u32; orders.len()];
+    let mut pending: Vec<u32> = (0..orders.len() as u32).collect();
+    for _ in 0..config.parallel_rounds {
+        if pending.is_empty() {
+            break;
+        }
+        let planner = Planner {
+            network,
+            supply,
+            ledger: &*ledger,
+        };
+        let chunks: Vec<ChunkPlans> = pending
+            .par_chunks(config.chunk.max(1))
+            .map_init(Scratch::default, |scratch, ids| {
+                let mut out = ChunkPlans::default();
+                for &i in ids {
+                    let summary = planner.plan(&orders[i as usize], method, scratch);
+                    let l = out.lines.len();
+                    out.lines.extend_from_slice(&scratch.lines);
+                    let h = out.holds.len();
+                    out.holds.extend_from_slice(&scratch.holds);
+                    let s = out.shipments.len();
+                    out.shipments.extend_from_slice(&scratch.shipments);
+                    out.orders.push(Planned {
+                        index: i,
+                        summary,
+                        lines: range(l, out.lines.len()),
+                        holds: range(h, out.holds.len()),
+                        shipments: range(s, out.shipments.len()),
+                    });
+                }
+                out
+            })
+            .collect();
+        let mut refused = Vec::new();
+        for chunk in &chunks {
+            for planned in &chunk.orders {
+                let i = &planned.index;
+                let (summary, lines) = (&planned.summary, &planned.lines);
+                let order = &orders[*i as usize];
+                attempts[*i as usize] += 1;
+                let holds = &chunk.holds[planned.holds.start as usize..planned.holds.end as usize];
+                let ships = &chunk.shipments
+                    [planned.shipments.start as usize..planned.shipments.end as usize];
+                if ledger
+                    .commit(network, supply, order.today(), order.key, holds, ships)
+                    .is_ok()
+                {
+                    let start = result.lines.len();
+                    result
+                        .lines
+                        .extend_from_slice(&chunk.lines[lines.start as usize..lines.end as usize]);
+                    outcomes[*i as usize] = Some(OrderOutcome {
+                        summary: *summary,
+                        lines: range(start, result.lines.len()),
+                        attempts: attempts[*i as usize],
+                    });
+                } else {
+                    refused.push(*i);
+                }
+            }
+        }
+        pending = refused;
+    }
+    // The rest, one at a time against the live ledger: the plan sees every commit before
+    // it, so it fits.
+    let mut scratch = Scratch::default();
+    for i in pending {
+        let order = &orders[i as usize];
+        attempts[i as usize] += 1;
+        let summary = Planner {
+            network,
+            supply,
+            ledger: &*ledger,
+        }
+        .plan(order, method, &mut scratch);
+        ledger
+            .commit(
+                network,
+                supply,
+                order.today(),
+                order.key,
+                &scratch.holds,
+                &scratch.shipments,
+            )
+            .expect("a plan made against the live ledger fits it");
+        let start = result.lines.len();
+        result.lines.extend_from_slice(&scratch.lines);
+        outcomes[i as usize] = Some(OrderOutcome {
+            summary,
+            lines: range(start, result.lines.len()),
+            attempts: attempts[i as usize],
+        });
+    }
+    result.orders.clear();
+    result.orders.extend(
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every order has an outcome")),
+    );
+}

@@ -1,0 +1,681 @@
+//! [`Ledger`]: the sourcing reservations, partitioned like the inventory topics — sku shards
+//! own the units reserved per (sku, location), location shards own the daily capacity
+//! pools. A commit is atomic per order: every line's units and every pool it touches are
+//! checked before anything is written, so an order is confirmed whole or refused whole.
+//!
+//! Reservation lifecycle (pure transitions, one per order event or timer):
+//!
+//! ```text
+//!   confirmed ──shipment / pickup──▶ consumed   (units leave the hold; stock leaves on hand
+//!       │                                        through the availability engine)
+//!       ├──────cancellation────────▶ released   (units and capacity come back)
+//!       └──pickup window elapsed───▶ expired    (units come back; the pick was done)
+//! ```
+//!
+//! Terminal states are final; a transition on a reservation that is not confirmed changes
+//! nothing and is reported as such (a duplicate event). Orders whose reservations are all
+//! terminal are forgotten.
+
+use std::collections::{BTreeSet, HashMap};
+
+use foldhash::fast::FixedState;
+
+use super::ids::{Day, LocId, SkuId};
+use super::network::Network;
+use super::supply::{Supply, SupplyView};
+
+/// Reserved units of one sku at one location, aggregated by promise day (sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocHolds {
+    /// The location.
+    pub loc: LocId,
+    /// (promise day, units) sorted by day, no zero entries.
+    pub by_day: Vec<(Day, i32)>,
+}
+
+/// Capacity used at one location on one day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Order lines picked (counted on the ship or ready day).
+    pub pick: i32,
+    /// Packages shipped (on the ship day).
+    pub ship: i32,
+    /// Delivery or installation slots (on the delivery day).
+    pub slots: i32,
+}
+
+/// Whether a reservation ships or waits for pickup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldKind {
+    /// Shipped (to home, same day, scheduled, installation).
+    Ship,
+    /// Held at the store for the customer; expires.
+    Pickup,
+}
+
+/// Where a reservation is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldState {
+    /// Units held for the order.
+    Confirmed,
+    /// Shipped or picked up.
+    Consumed,
+    /// Cancelled.
+    Released,
+    /// Pickup not collected in time.
+    Expired,
+}
+
+/// One line's units to reserve at one location, as a plan asks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldRequest {
+    /// The order line (a key unique within the order, e.g. a hash of the line id).
+    pub line: u64,
+    /// The sku.
+    pub sku: SkuId,
+    /// The location.
+    pub loc: LocId,
+    /// Units.
+    pub qty: i32,
+    /// The day the units are promised from (today for on hand, the inbound day otherwise).
+    pub day: Day,
+    /// The shipment of the plan this line travels in (index into the commit's shipments).
+    pub shipment: u16,
+    /// Ship or pickup.
+    pub kind: HoldKind,
+    /// For pickups, when the hold expires (ms); `i64::MAX` otherwise.
+    pub expires_ms: i64,
+}
+
+/// One shipment's capacity demand, as a plan asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipmentRequest {
+    /// The location.
+    pub loc: LocId,
+    /// The day it is picked and shipped (or made ready for pickup).
+    pub ship_day: Day,
+    /// The delivery day if it takes a delivery or installation slot.
+    pub slot_day: Option<Day>,
+    /// Lines picked.
+    pub lines: i32,
+    /// Packages shipped (0 for pickup).
+    pub packages: i32,
+}
+
+/// Why the ledger refused an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The units are no longer there: another order took them, or supply fell.
+    Units {
+        /// The sku.
+        sku: SkuId,
+        /// The location.
+        loc: LocId,
+    },
+    /// A pick, ship or slot pool is full.
+    Capacity {
+        /// The location.
+        loc: LocId,
+        /// The day.
+        day: Day,
+    },
+}
+
+/// A change of one reservation, for availability and the order-events topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldEvent {
+    /// The order key.
+    pub order: u64,
+    /// The line key.
+    pub line: u64,
+    /// The sku.
+    pub sku: SkuId,
+    /// The location.
+    pub loc: LocId,
+    /// Units that changed state.
+    pub qty: i32,
+    /// The state they moved to.
+    pub to: HoldState,
+}
+
+/// One reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reservation {
+    line: u64,
+    sku: SkuId,
+    loc: LocId,
+    /// Units still confirmed.
+    qty: i32,
+    day: Day,
+    /// Index into the order's shipments in the pool shard of `loc`.
+    shipment: u16,
+    kind: HoldKind,
+    expires_ms: i64,
+    state: HoldState,
+    /// Some units were shipped or picked up: the pick was done.
+    picked: bool,
+}
+
+/// One shipment's capacity held for an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShipmentHold {
+    /// Index of the shipment in the order's commit (reservations refer to it).
+    index: u16,
+    loc: LocId,
+    ship_day: Day,
+    slot_day: Option<Day>,
+    packages: i32,
+    /// Lines of the shipment still confirmed.
+    lines_open: i32,
+    /// Some line of it was shipped or picked up (its capacity stays used).
+    worked: bool,
+}
+
+#[derive(Debug, Default)]
+struct SkuShard {
+    holds: HashMap<SkuId, Vec<LocHolds>, FixedState>,
+    orders: HashMap<u64, Vec<Reservation>, FixedState>,
+    /// Pickup expiry timers: (expires, order, line).
+    timers: BTreeSet<(i64, u64, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct PoolShard {
+    used: HashMap<(LocId, Day), PoolUse, FixedState>,
+    orders: HashMap<u64, Vec<ShipmentHold>, FixedState>,
+}
+
+/// The reservation ledger, in `shards` partitions (sku shard = sku % n, pool shard =
+/// location % n).
+#[derive(Debug)]
+pub struct Ledger {
+    skus: Vec<SkuShard>,
+    pools: Vec<PoolShard>,
+}
+
+/// How many orders and reservations the ledger holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerSize {
+    /// Orders with at least one confirmed reservation.
+    pub orders: usize,
+    /// Reservations still confirmed.
+    pub confirmed: usize,
+    /// Pending pickup timers.
+    pub timers: usize,
+}
+
+impl Ledger {
+    /// An empty ledger with `shards` partitions (at least one).
+    pub fn new(shards: usize) -> Ledger {
+        let n = shards.max(1);
+        Ledger {
+            skus: (0..n).map(|_| SkuShard::default()).collect(),
+            pools: (0..n).map(|_| PoolShard::default()).collect(),
+        }
+    }
+
+    fn sku_shard(&self, sku: SkuId) -> usize {
+        sku as usize % self.skus.len()
+    }
+
+    fn pool_shard(&self, loc: LocId) -> usize {
+        loc as usize % self.pools.len()
+    }
+
+    /// The units reserved of `sku`, per location (sorted by location).
+    pub fn holds(&self, sku: SkuId) -> &[LocHolds] {
+        self.skus[self.sku_shard(sku)]
+            .holds
+            .get(&sku)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The units reserved of `sku` at `loc`, by day.
+    pub fn holds_at(&self, sku: SkuId, loc: LocId) -> &[(Day, i32)] {
+        let list = self.holds(sku);
+        match list.binary_search_by_key(&loc, |h| h.loc) {
+            Ok(i) => &list[i].by_day,
+            Err(_) => &[],
+        }
+    }
+
+    /// Capacity used at `loc` on `day`.
+    pub fn pool(&self, loc: LocId, day: Day) -> PoolUse {
+        self.pools[self.pool_shard(loc)]
+            .used
+            .get(&(loc, day))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Counts of what the ledger holds.
+    pub fn size(&self) -> LedgerSize {
+        let mut s = LedgerSize::default();
+        for shard in &self.skus {
+            s.timers += shard.timers.len();
+            for res in shard.orders.values() {
+                s.confirmed += res
+                    .iter()
+                    .filter(|r| r.state == HoldState::Confirmed)
+                    .count();
+            }
+        }
+        let mut orders: Vec<u64> = self
+            .skus
+            .iter()
+            .flat_map(|s| s.orders.keys().copied())
+            .collect();
+        orders.sort_unstable();
+        orders.dedup();
+        s.orders = orders.len();
+        s
+    }
+
+    /// Checks an order's holds and capacity against the current state and, if everything
+    /// fits, records them; otherwise changes nothing and says what did not fit. `today` is
+    /// the order's day (holds before it count as today).
+    pub fn commit<S: SupplyView>(
+        &mut self,
+        network: &Network,
+        supply: &S,
+        today: Day,
+        order: u64,
+        holds: &[HoldRequest],
+        shipments: &[ShipmentRequest],
+    ) -> Result<(), Refusal> {
+        self.check(network, supply, today, holds, shipments)?;
+        self.apply(order, holds, shipments);
+        Ok(())
+    }
+
+    /// The check half of [`commit`](Self::commit): read-only.
+    pub fn check<S: SupplyView>(
+        &self,
+        network: &Network,
+        supply: &S,
+        today: Day,
+        holds: &[HoldRequest],
+        shipments: &[ShipmentRequest],
+    ) -> Result<(), Refusal> {
+        // Units: every distinct (sku, location) with all this order's holds there at once.
+        for (k, h) in holds.iter().enumerate() {
+            if holds[..k].iter().any(|o| o.sku == h.sku && o.loc == h.loc) {
+                continue;
+            }
+            let mut adds = [(0, 0); 8];
+            let mut n = 0;
+            for o in &holds[k..] {
+                if o.sku == h.sku && o.loc == h.loc {
+                    let day = o.day.max(today);
+                    if n == adds.len() {
+                        // More lines of one sku at one location than tracked: fold into
+                        // the first entry at the earlier day, which is only stricter.
+                        adds[0] = (adds[0].0.min(day), adds[0].1 + o.qty);
+                    } else {
+                        adds[n] = (day, o.qty);
+                        n += 1;
+                    }
+                }
+            }
+            let adds = &mut adds[..n];
+            adds.sort_unstable();
+            if !fits(
+                supply.at(h.sku, h.loc),
+                self.holds_at(h.sku, h.loc),
+                adds,
+                today,
+            ) {
+                return Err(Refusal::Units {
+                    sku: h.sku,
+                    loc: h.loc,
+                });
+            }
+        }
+        // Capacity: aggregate per (location, day) first; shipments of one order may share
+        // a slot day.
+        // A plan has at most 16 shipments, each with a ship day and maybe a slot day.
+        let mut demand: [(LocId, Day, PoolUse); 32] = [(0, 0, PoolUse::default()); 32];
+        let mut n = 0;
+        let mut add = |loc: LocId, day: Day, u: PoolUse| -> bool {
+            if let Some(e) = demand[..n].iter_mut().find(|e| e.0 == loc && e.1 == day) {
+                e.2.pick += u.pick;
+                e.2.ship += u.ship;
+                e.2.slots += u.slots;
+                true
+            } else if n < demand.len() {
+                demand[n] = (loc, day, u);
+                n += 1;
+                true
+            } else {
+                false
+            }
+        };
+        for s in shipments {
+            let ok = add(
+                s.loc,
+                s.ship_day,
+                PoolUse {
+                    pick: s.lines,
+                    ship: s.packages,
+                    slots: 0,
+                },
+            ) && s.slot_day.is_none_or(|d| {
+                add(
+                    s.loc,
+                    d,
+                    PoolUse {
+                        pick: 0,
+                        ship: 0,
+                        slots: 1,
+                    },
+                )
+            });
+            if !ok {
+                return Err(Refusal::Capacity {
+                    loc: s.loc,
+                    day: s.ship_day,
+                });
+            }
+        }
+        for &(loc, day, u) in &demand[..n] {
+            let site = network.site(loc);
+            let used = self.pool(loc, day);
+            if used.pick + u.pick > site.pick_per_day
+                || used.ship + u.ship > site.ship_per_day
+                || used.slots + u.slots > site.slots_per_day
+            {
+                return Err(Refusal::Capacity { loc, day });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, order: u64, holds: &[HoldRequest], shipments: &[ShipmentRequest]) {
+        for (i, s) in shipments.iter().enumerate() {
+            let p = self.pool_shard(s.loc);
+            let shard = &mut self.pools[p];
+            let u = shard.used.entry((s.loc, s.ship_day)).or_default();
+            u.pick += s.lines;
+            u.ship += s.packages;
+            if let Some(d) = s.slot_day {
+                shard.used.entry((s.loc, d)).or_default().slots += 1;
+            }
+            shard.orders.entry(order).or_default().push(ShipmentHold {
+                index: i as u16,
+                loc: s.loc,
+                ship_day: s.ship_day,
+                slot_day: s.slot_day,
+                packages: s.packages,
+                lines_open: s.lines,
+                worked: false,
+            });
+        }
+        for h in holds {
+            let k = self.sku_shard(h.sku);
+            let shard = &mut self.skus[k];
+            add_hold(shard.holds.entry(h.sku).or_default(), h.loc, h.day, h.qty);
+            if h.kind == HoldKind::Pickup {
+                shard.timers.insert((h.expires_ms, order, h.line));
+            }
+            shard.orders.entry(order).or_default().push(Reservation {
+                line: h.line,
+                sku: h.sku,
+                loc: h.loc,
+                qty: h.qty,
+                day: h.day,
+                shipment: h.shipment,
+                kind: h.kind,
+                expires_ms: h.expires_ms,
+                state: HoldState::Confirmed,
+                picked: false,
+            });
+        }
+    }
+
+    /// Shipment or pickup of `order`'s `lines` (all lines when `None`): up to `qty` units per
+    /// line (all when `None`) move from confirmed to consumed. Appends one event per
+    /// reservation changed; returns how many changed (0 for a duplicate or unknown order).
+    pub fn consume(
+        &mut self,
+        order: u64,
+        lines: Option<&[u64]>,
+        qty: Option<i32>,
+        out: &mut Vec<HoldEvent>,
+    ) -> usize {
+        self.transition(order, lines, qty, HoldState::Consumed, out)
+    }
+
+    /// Cancellation of `order`'s `lines` (all when `None`): confirmed units are released and
+    /// the capacity they held comes back (a shipment's packages and slot once none of its
+    /// lines is left). Returns how many reservations changed.
+    pub fn release(
+        &mut self,
+        order: u64,
+        lines: Option<&[u64]>,
+        qty: Option<i32>,
+        out: &mut Vec<HoldEvent>,
+    ) -> usize {
+        self.transition(order, lines, qty, HoldState::Released, out)
+    }
+
+    /// Event time has reached `now_ms`: every pickup reservation whose window ended at or
+    /// before it expires and its units come back. Appends the expiry events in time order;
+    /// returns how many expired.
+    pub fn advance(&mut self, now_ms: i64, out: &mut Vec<HoldEvent>) -> usize {
+        let mut due = Vec::new();
+        for shard in &mut self.skus {
+            while let Some(&first) = shard.timers.first() {
+                if first.0 > now_ms {
+                    break;
+                }
+                shard.timers.pop_first();
+                due.push(first);
+            }
+        }
+        due.sort_unstable();
+        due.dedup();
+        let mut n = 0;
+        for (_, order, line) in due {
+            n += self.transition(order, Some(&[line]), None, HoldState::Expired, out);
+        }
+        n
+    }
+
+    fn transition(
+        &mut self,
+        order: u64,
+        lines: Option<&[u64]>,
+        qty: Option<i32>,
+        to: HoldState,
+        out: &mut Vec<HoldEvent>,
+    ) -> usize {
+        let mut changed = 0;
+        // (location, shipment index, lines closed, worked) to settle in the pool shards.
+        let mut settle: Vec<(LocId, u16, i32, bool)> = Vec::new();
+        for shard in &mut self.skus {
+            let Some(list) = shard.orders.get_mut(&order) else {
+                continue;
+            };
+            for r in list.iter_mut() {
+                if r.state != HoldState::Confirmed || lines.is_some_and(|l| !l.contains(&r.line)) {
+                    continue;
+                }
+                if to == HoldState::Expired && r.kind != HoldKind::Pickup {
+                    continue;
+                }
+                let units = qty.map_or(r.qty, |q| q.clamp(0, r.qty));
+                if units == 0 {
+                    continue;
+                }
+                r.qty -= units;
+                r.picked |= to != HoldState::Released;
+                let closed = r.qty == 0;
+                if closed {
+                    r.state = to;
+                    if r.kind == HoldKind::Pickup {
+                        shard.timers.remove(&(r.expires_ms, order, r.line));
+                    }
+                }
+                let list = shard
+                    .holds
+                    .get_mut(&r.sku)
+                    .expect("a confirmed hold is listed");
+                add_hold(list, r.loc, r.day, -units);
+                if list.is_empty() {
+                    shard.holds.remove(&r.sku);
+                }
+                settle.push((r.loc, r.shipment, i32::from(closed), r.picked));
+                out.push(HoldEvent {
+                    order,
+                    line: r.line,
+                    sku: r.sku,
+                    loc: r.loc,
+                    qty: units,
+                    to,
+                });
+                changed += 1;
+            }
+            if list.iter().all(|r| r.state != HoldState::Confirmed) {
+                shard.orders.remove(&order);
+            }
+        }
+        for (loc, index, closed, worked) in settle {
+            let p = self.pool_shard(loc);
+            let shard = &mut self.pools[p];
+            let Some(list) = shard.orders.get_mut(&order) else {
+                continue;
+            };
+            let Some(s) = list.iter_mut().find(|s| s.index == index && s.loc == loc) else {
+                continue;
+            };
+            s.worked |= worked;
+            s.lines_open -= closed;
+            if !worked && closed == 1 {
+                // A cancelled line gives its pick back.
+                if let Some(u) = shard.used.get_mut(&(s.loc, s.ship_day)) {
+                    u.pick -= 1;
+                }
+            }
+            if s.lines_open == 0 {
+                if !s.worked {
+                    if let Some(u) = shard.used.get_mut(&(s.loc, s.ship_day)) {
+                        u.ship -= s.packages;
+                    }
+                    if let Some(d) = s.slot_day
+                        && let Some(u) = shard.used.get_mut(&(s.loc, d))
+                    {
+                        u.slots -= 1;
+                    }
+                }
+                let s = *s;
+                list.retain(|x| !(x.index == s.index && x.loc == s.loc));
+                if list.is_empty() {
+                    shard.orders.remove(&order);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Every confirmed reservation as (order, line, sku, location, units, day), for checks
+    /// and tests (not a hot path).
+    pub fn confirmed(&self) -> Vec<(u64, u64, SkuId, LocId, i32, Day)> {
+        let mut v: Vec<_> = self
+            .skus
+            .iter()
+            .flat_map(|s| s.orders.iter())
+            .flat_map(|(o, list)| {
+                list.iter()
+                    .filter(|r| r.state == HoldState::Confirmed)
+                    .map(move |r| (*o, r.line, r.sku, r.loc, r.qty, r.day))
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every (location, day) pool with some use, for checks and tests.
+    pub fn pools(&self) -> Vec<((LocId, Day), PoolUse)> {
+        let mut v: Vec<_> = self
+            .pools
+            .iter()
+            .flat_map(|s| s.used.iter().map(|(k, u)| (*k, *u)))
+            .collect();
+        v.sort_unstable_by_key(|(k, _)| *k);
+        v
+    }
+}
+
+/// Adds `qty` (negative removes) to the holds of `loc` on `day`, keeping the lists sorted
+/// and free of zero entries.
+fn add_hold(list: &mut Vec<LocHolds>, loc: LocId, day: Day, qty: i32) {
+    let i = match list.binary_search_by_key(&loc, |h| h.loc) {
+        Ok(i) => i,
+        Err(i) => {
+            list.insert(
+                i,
+                LocHolds {
+                    loc,
+                    by_day: Vec::new(),
+                },
+            );
+            i
+        }
+    };
+    let by_day = &mut list[i].by_day;
+    match by_day.binary_search_by_key(&day, |e| e.0) {
+        Ok(k) => {
+            by_day[k].1 += qty;
+            if by_day[k].1 == 0 {
+                by_day.remove(k);
+            }
+        }
+        Err(k) => by_day.insert(k, (day, qty)),
+    }
+    if by_day.is_empty() {
+        list.remove(i);
+    }
+}
+
+/// Whether `adds` (sorted by day, each day >= today) fit on top of `holds` at a position
+/// with `supply`: for every day from the first addition on, everything reserved by then is
+/// at most the supply arrived by then (see [`earliest_fit`](super::supply::earliest_fit)).
+pub fn fits(supply: Supply<'_>, holds: &[(Day, i32)], adds: &[(Day, i32)], today: Day) -> bool {
+    let Some(&(from, _)) = adds.first() else {
+        return true;
+    };
+    let mut balance = i64::from(supply.on_hand);
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    loop {
+        let di = supply
+            .inbound
+            .get(i)
+            .map_or(Day::MAX, |x| x.due.max(today + 1));
+        let dj = holds.get(j).map_or(Day::MAX, |x| x.0.max(today));
+        let dk = adds.get(k).map_or(Day::MAX, |x| x.0);
+        let day = di.min(dj).min(dk);
+        if day == Day::MAX {
+            return true;
+        }
+        // Apply every event of this day, then test the day's closing balance.
+        while supply
+            .inbound
+            .get(i)
+            .is_some_and(|x| x.due.max(today + 1) == day)
+        {
+            balance += i64::from(supply.inbound[i].qty);
+            i += 1;
+        }
+        while holds.get(j).is_some_and(|x| x.0.max(today) == day) {
+            balance -= i64::from(holds[j].1);
+            j += 1;
+        }
+        while adds.get(k).is_some_and(|x| x.0 == day) {
+            balance -= i64::from(adds[k].1);
+            k += 1;
+        }
+        if day >= from && balance < 0 {
+            return false;
+        }
+    }
+}
