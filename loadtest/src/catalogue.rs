@@ -438,11 +438,7 @@ impl Catalogue {
 
 /// Per-unit discount of a promotion on a list price.
 pub fn unit_discount(list_cents: i64, kind: PromotionKind, value: i64) -> i64 {
-    match kind {
-        PromotionKind::PercentOff => list_cents * value / 10_000,
-        PromotionKind::AmountOff => value.min(list_cents),
-        PromotionKind::FixedPrice => (list_cents - value).max(0),
-    }
+    kind.unit_discount(list_cents, value)
 }
 
 /// Rounds a price up to the next whole unit minus one cent (charm pricing: 19.99).

@@ -17,6 +17,8 @@ pub struct AllotConfig {
     pub runtime: RuntimeConfig,
     /// How available-to-promise is computed and published.
     pub availability: crate::availability::AvailabilityConfig,
+    /// How orders are sourced and reserved.
+    pub sourcing: crate::sourcing::SourcingSettings,
     /// The HTTP server for `/metrics` and `/health`.
     pub http: HttpConfig,
     /// The built-in workload generator used by `allot demo`.
@@ -105,6 +107,7 @@ impl AllotConfig {
             ));
         }
         self.availability.validate().map_err(ConfigError::Invalid)?;
+        self.sourcing.validate().map_err(ConfigError::Invalid)?;
         self.kafka.validate().map_err(ConfigError::Invalid)?;
         if self.runtime.channel_capacity == 0 {
             return Err(ConfigError::Invalid(

@@ -33,6 +33,7 @@ use crate::availability::{Applied, AvailabilityEngine, EncodedBatch, Pace};
 use crate::bus::bus;
 use crate::config::AllotConfig;
 use crate::metrics::PipelineMetrics;
+use crate::sourcing::SourcingProcessor;
 use crate::tally::Tally;
 use crate::view::AvailabilityView;
 
@@ -42,6 +43,9 @@ pub struct Pipeline {
     codec: ConfluentCodec,
     dead_letters: DeadLetters,
     engine: AvailabilityEngine,
+    sourcing: SourcingProcessor,
+    /// Decisions and order events not yet handed to the destination.
+    records: Vec<AnyRecord>,
     tally: Tally,
     metrics: PipelineMetrics,
     /// Dead letters not yet handed to the destination.
@@ -75,6 +79,11 @@ impl Pipeline {
             codec: ConfluentCodec::new(StaticResolver::new()),
             dead_letters: DeadLetters::new(config.runtime.instance_name.clone(), connector_metrics),
             engine: AvailabilityEngine::new(config.availability.clone()),
+            sourcing: SourcingProcessor::new(
+                config.sourcing.clone(),
+                &config.runtime.instance_name,
+            ),
+            records: Vec::new(),
             tally: Tally::default(),
             metrics,
             letters: Vec::new(),
@@ -118,7 +127,17 @@ impl Pipeline {
     pub fn accept_in(&mut self, lane: u32, origin: Origin<'_>, record: &AnyRecord) {
         self.input_records += 1;
         self.unflushed_since.get_or_insert_with(Instant::now);
-        let applied = self.engine.apply_in(lane, record);
+        let mut applied = self.engine.apply_in(lane, record);
+        if matches!(applied, Applied::Accepted) {
+            match self.sourcing.apply(record, &mut self.engine) {
+                Ok(true) => {}
+                Ok(false) => applied = Applied::Duplicate,
+                Err((kind, reason)) => applied = Applied::Refused(kind, reason),
+            }
+            if self.sourcing.batch_due() {
+                self.sourcing.decide(&mut self.engine, &mut self.records);
+            }
+        }
         self.metrics.applied(record.topic(), &applied);
         match applied {
             Applied::Accepted | Applied::Duplicate => self.tally.apply(record),
@@ -157,9 +176,13 @@ impl Pipeline {
         }
     }
 
-    /// Publishes what changed: appends availability messages (key, Confluent-framed value)
-    /// to `availability` and returns the dead letters collected since the last flush.
-    pub fn flush(&mut self, availability: &mut EncodedBatch) -> Vec<DeadLetter> {
+    /// Publishes what changed: sources the queued orders when `decide` (live runs), appends
+    /// availability messages (key, Confluent-framed value) to `availability`, and returns
+    /// the dead letters, decisions and order events collected since the last flush.
+    pub fn flush(&mut self, availability: &mut EncodedBatch, decide: bool) -> Flushed {
+        if decide {
+            self.sourcing.decide(&mut self.engine, &mut self.records);
+        }
         let before = availability.len();
         match self.paced_since {
             Some(since) => {
@@ -193,7 +216,10 @@ impl Pipeline {
             self.metrics.publish_latency(t.elapsed().as_secs_f64());
         }
         self.metrics.set_positions(self.engine.positions());
-        std::mem::take(&mut self.letters)
+        Flushed {
+            letters: std::mem::take(&mut self.letters),
+            records: std::mem::take(&mut self.records),
+        }
     }
 
     /// The availability engine (for snapshots).
@@ -210,9 +236,19 @@ impl Pipeline {
             tally: self.tally.clone(),
             engine: self.engine.stats().clone(),
             state: self.engine.state_size(),
+            sourcing: self.sourcing.stats().clone(),
             outputs,
         }
     }
+}
+
+/// What a flush hands to the destination besides availability.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    /// Dead letters.
+    pub letters: Vec<DeadLetter>,
+    /// Sourcing decisions and the order events sourcing emits (pickups expired).
+    pub records: Vec<AnyRecord>,
 }
 
 /// What went out of a run.
@@ -226,6 +262,10 @@ pub struct OutputStats {
     pub availability_bytes: u64,
     /// Dead letters written.
     pub dead_letters: u64,
+    /// Sourcing decisions published.
+    pub decisions: u64,
+    /// Order events published (pickups expired).
+    pub order_events: u64,
     /// A few skus' network ATP as last published (for the summary).
     pub samples: Vec<Availability>,
 }
@@ -247,6 +287,8 @@ pub struct RunReport {
     pub engine: crate::availability::EngineStats,
     /// State held at the end.
     pub state: crate::availability::StateSize,
+    /// What sourcing did.
+    pub sourcing: crate::sourcing::SourcingStats,
     /// What was published.
     pub outputs: OutputStats,
 }
@@ -268,9 +310,17 @@ struct Published {
 }
 
 impl Published {
-    fn record(&mut self, batch: &EncodedBatch) {
+    /// Counts a flush's output; returns its dead letters.
+    fn record(&mut self, batch: &EncodedBatch, flushed: &Flushed) -> u64 {
         self.stats.availability += batch.len() as u64;
         self.stats.availability_bytes += batch.value_bytes() as u64;
+        for r in &flushed.records {
+            match r {
+                AnyRecord::Decision(_) => self.stats.decisions += 1,
+                _ => self.stats.order_events += 1,
+            }
+        }
+        flushed.letters.len() as u64
     }
 
     /// The totals; `samples` asks for the three best-stocked skus' availability (built from
@@ -408,15 +458,15 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
         }
         if pipeline.flush_due() {
             out.clear();
-            letters += pipeline.flush(&mut out).len() as u64;
-            published.record(&out);
+            let flushed = pipeline.flush(&mut out, false);
+            letters += published.record(&out, &flushed);
         }
         bar.set_position(clock.load(Ordering::Relaxed));
         bar.set_message(format!("{} records", pipeline.input_records));
     }
     out.clear();
-    letters += pipeline.flush(&mut out).len() as u64;
-    published.record(&out);
+    let flushed = pipeline.flush(&mut out, true);
+    letters += published.record(&out, &flushed);
     bar.finish_and_clear();
     let generated = produce.await.context("the workload task panicked")??;
     anyhow::ensure!(
@@ -502,16 +552,16 @@ pub async fn replay(
             bar.set_position(n as u64);
             if pipeline.flush_due() {
                 out.clear();
-                let l = pipeline.flush(&mut out);
-                letters += write_outputs(writer.as_mut(), &codec, &out, &l)?;
-                published.record(&out);
+                let flushed = pipeline.flush(&mut out, false);
+                write_outputs(writer.as_mut(), &codec, &out, &flushed)?;
+                letters += published.record(&out, &flushed);
             }
         }
     }
     out.clear();
-    let l = pipeline.flush(&mut out);
-    letters += write_outputs(writer.as_mut(), &codec, &out, &l)?;
-    published.record(&out);
+    let flushed = pipeline.flush(&mut out, true);
+    write_outputs(writer.as_mut(), &codec, &out, &flushed)?;
+    letters += published.record(&out, &flushed);
     // Records the reader could not decode were dead-lettered by it.
     let unreadable = reader.into_dead_letters();
     letters += unreadable.len() as u64;
@@ -552,8 +602,8 @@ fn write_outputs(
     writer: Option<&mut DataSetWriter>,
     codec: &ConfluentCodec,
     availability: &EncodedBatch,
-    letters: &[DeadLetter],
-) -> anyhow::Result<u64> {
+    flushed: &Flushed,
+) -> anyhow::Result<()> {
     if let Some(w) = writer {
         for (_, value) in availability.iter() {
             let a: Availability = codec
@@ -561,11 +611,18 @@ fn write_outputs(
                 .context("an availability message the engine wrote does not decode")?;
             w.write_record(&a)?;
         }
-        for l in letters {
+        for l in &flushed.letters {
             w.write_record(l)?;
         }
+        for r in &flushed.records {
+            match r {
+                AnyRecord::Decision(d) => w.write_record(d)?,
+                AnyRecord::OrderEvent(e) => w.write_record(e)?,
+                other => anyhow::bail!("sourcing emitted a {} record", other.topic()),
+            }
+        }
     }
-    Ok(letters.len() as u64)
+    Ok(())
 }
 
 /// The format of the data set in `dir`: Avro if any `.avro` file is there, else JSON lines.
@@ -868,7 +925,8 @@ impl Publisher {
         let flushed_at = Instant::now();
         // The last flush of a run is not paced: it publishes everything, held or not.
         let last = pipeline.paced_since.is_none();
-        let letters = pipeline.flush(&mut out);
+        let flushed = pipeline.flush(&mut out, true);
+        let letters = &flushed.letters;
         // Offsets are acknowledged only once every change they made is in published output.
         let mut covered = Acks::default();
         while self
@@ -893,7 +951,7 @@ impl Publisher {
             None => self.parked.push_back((flushed_at, read)),
         }
         let mut flight = InFlight {
-            deliveries: Vec::with_capacity(out.len() + letters.len()),
+            deliveries: Vec::with_capacity(out.len() + letters.len() + flushed.records.len()),
             acks: covered.0,
         };
         for (key, value) in out.iter() {
@@ -914,17 +972,23 @@ impl Publisher {
                 }
             }
         }
-        for l in &letters {
+        for l in letters {
             flight.deliveries.push(
                 self.sink
                     .enqueue(l)
                     .context("failed to publish a dead letter")?,
             );
         }
+        for r in &flushed.records {
+            flight.deliveries.push(
+                self.sink
+                    .enqueue_any(r)
+                    .with_context(|| format!("failed to publish to {}", r.topic()))?,
+            );
+        }
         // Awaited last first, so the first to resolve frees the most.
         flight.deliveries.reverse();
-        self.letters += letters.len() as u64;
-        self.published.record(&out);
+        self.letters += self.published.record(&out, &flushed);
         self.out = out;
         if !flight.deliveries.is_empty() || !flight.acks.is_empty() {
             self.pending.push_back(flight);
@@ -994,6 +1058,36 @@ impl fmt::Display for RunReport {
             self.state.documents,
             self.state.remembered_event_ids
         )?;
+        let so = &self.sourcing;
+        if so.orders > 0 {
+            let lines = (so.allocated + so.backordered + so.rejected).max(1) as f64;
+            writeln!(
+                f,
+                "  sourcing: {} orders and {} modifications decided ({} decisions published), lines \
+                 {:.1}% allocated, {:.1}% backordered, {:.1}% rejected; {} price mismatches; {} \
+                 replanned",
+                so.orders,
+                so.modifications,
+                self.outputs.decisions,
+                100.0 * so.allocated as f64 / lines,
+                100.0 * so.backordered as f64 / lines,
+                100.0 * so.rejected as f64 / lines,
+                so.price_mismatches,
+                so.replanned,
+            )?;
+            writeln!(
+                f,
+                "  sourcing: cost {:.2} per order, split rate {:.1}%, ship-from-store {:.1}% of \
+                 shipped lines; reservations {} consumed, {} released, {} pickups expired",
+                so.cost_cents as f64 / 100.0 / so.orders as f64,
+                100.0 * so.shipments.saturating_sub(so.shipped_orders) as f64
+                    / so.shipped_orders.max(1) as f64,
+                100.0 * so.ship_from_store_lines as f64 / so.shipped_lines.max(1) as f64,
+                so.consumed,
+                so.released,
+                so.expired,
+            )?;
+        }
         if self.state.unknown_locations > 0 {
             writeln!(
                 f,

@@ -15,6 +15,8 @@ use allot_schemas::{
 use foldhash::fast::FixedState;
 use xxhash_rust::xxh3::Xxh3;
 
+mod sourcing;
+
 use super::dedupe::{Dedupe, id_hash};
 use super::intern::{Id, Interner};
 use super::position::Position;

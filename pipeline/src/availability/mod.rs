@@ -12,4 +12,5 @@ mod supply;
 mod tests;
 
 pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, StateSize};
+pub use position::{Inbound, SupplyKind};
 pub use reference::{AvailabilityConfig, ChannelPolicy};

@@ -183,6 +183,12 @@ impl Position {
         self.shrink_extra();
     }
 
+    /// Sets the units reserved for orders (the sourcing ledger's total at this position);
+    /// returns whether it changed.
+    pub fn set_reserved(&mut self, units: i32) -> bool {
+        std::mem::replace(&mut self.reserved, units) != units
+    }
+
     /// Changes unsellable units by `qty`.
     pub fn add_unsellable(&mut self, qty: i32) {
         self.unsellable += qty;

@@ -129,6 +129,8 @@ mod ids;
 mod ledger;
 mod network;
 mod planner;
+mod price;
+mod processor;
 mod request;
 mod supply;
 #[cfg(test)]
@@ -147,6 +149,8 @@ pub use planner::{
     Alternative, Cost, LinePlan, LineStatus, LossReason, Method, Opt, PlanSummary, Planner,
     RejectReason, Scratch, UNFILLED,
 };
+pub use price::PriceBook;
+pub use processor::{SourcingMethod, SourcingProcessor, SourcingSettings, SourcingStats};
 pub use request::{Destination, LineRequest, OrderRequest, key_of};
 pub use supply::{Future, InMemorySupply, Inbound, Supply, SupplyView, earliest_fit};
 

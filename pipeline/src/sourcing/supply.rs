@@ -113,6 +113,13 @@ impl InMemorySupply {
         p.inbound.insert(i, inbound);
     }
 
+    /// Forgets every position of `sku` (before refreshing it from the live state).
+    pub fn clear_sku(&mut self, sku: SkuId) {
+        if let Some(list) = self.by_sku.get_mut(sku as usize) {
+            list.clear();
+        }
+    }
+
     /// How many (sku, location) positions are held.
     pub fn len(&self) -> usize {
         self.by_sku.iter().map(Vec::len).sum()

@@ -59,3 +59,16 @@ pub enum PromotionKind {
     AmountOff,
     FixedPrice,
 }
+
+impl PromotionKind {
+    /// The discount per unit this promotion gives on `list_cents` (`value`: basis points
+    /// for `PERCENT_OFF`, minor units per unit off for `AMOUNT_OFF`, the price charged for
+    /// `FIXED_PRICE`). Never more than the list price.
+    pub fn unit_discount(self, list_cents: i64, value: i64) -> i64 {
+        match self {
+            PromotionKind::PercentOff => list_cents * value / 10_000,
+            PromotionKind::AmountOff => value.min(list_cents),
+            PromotionKind::FixedPrice => (list_cents - value).max(0),
+        }
+    }
+}
