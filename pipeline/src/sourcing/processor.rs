@@ -524,3 +524,231 @@ impl SourcingProcessor {
         self.events = events;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use allot_schemas::*;
+
+    use super::super::tests::{dc, store};
+    use super::*;
+    use crate::availability::{Applied, AvailabilityConfig};
+
+    const T0: i64 = 1_767_260_000_000; // 2026-01-01 ~09:33 UTC
+    const HOUR: i64 = 3_600_000;
+
+    struct Harness {
+        engine: AvailabilityEngine,
+        sourcing: SourcingProcessor,
+        out: Vec<AnyRecord>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let settings = SourcingSettings {
+                threads: 1,
+                ..SourcingSettings::default()
+            };
+            let mut h = Harness {
+                engine: AvailabilityEngine::new(AvailabilityConfig::default()),
+                sourcing: SourcingProcessor::new(settings, "test"),
+                out: Vec::new(),
+            };
+            h.feed(AnyRecord::Location(dc("dc-1", (48.9, 2.3))));
+            h.feed(AnyRecord::Location(store("store-1", (45.76, 4.83))));
+            h
+        }
+
+        fn feed(&mut self, r: AnyRecord) -> Result<bool, (DeadLetterKind, String)> {
+            assert_eq!(self.engine.apply(&r), Applied::Accepted, "{r:?}");
+            self.sourcing.apply(&r, &mut self.engine)
+        }
+
+        fn count(&mut self, n: u32, t: i64, sku: &str, loc: &str, units: i32) {
+            self.feed(AnyRecord::Adjustment(InventoryAdjustment {
+                event_id: format!("count-{n}"),
+                event_time: t,
+                source: "test".into(),
+                location_id: loc.into(),
+                sku: sku.into(),
+                kind: AdjustmentKind::CycleCount,
+                quantity: units,
+                reason: None,
+            }))
+            .unwrap();
+        }
+
+        fn order(&mut self, id: &str, t: i64, f: FulfilmentType, sku: &str, qty: i32) -> bool {
+            let pickup = f == FulfilmentType::PickupInStore;
+            self.feed(AnyRecord::Order(Order {
+                event_id: format!("ev-{id}"),
+                event_time: t,
+                source: "test".into(),
+                order_id: id.into(),
+                channel: Channel::Web,
+                customer_id: "c-1".into(),
+                fulfilment: f,
+                destination: (!pickup).then(|| Address {
+                    postal_code: "75001".into(),
+                    city: "Paris".into(),
+                    country: "FR".into(),
+                    latitude: 48.86,
+                    longitude: 2.35,
+                }),
+                pickup_location_id: pickup.then(|| "store-1".into()),
+                requested_date: t + 48 * HOUR,
+                slot: None,
+                lines: vec![OrderLine {
+                    line_id: "1".into(),
+                    sku: sku.into(),
+                    quantity: qty,
+                    unit_price_cents: 999,
+                    discount_cents: 0,
+                    promotion_ids: vec![],
+                }],
+                currency: "EUR".into(),
+            }))
+            .unwrap()
+        }
+
+        fn order_event(&mut self, id: &str, t: i64, kind: OrderEventKind) {
+            self.feed(AnyRecord::OrderEvent(OrderEvent {
+                event_id: format!("oe-{id}-{kind:?}"),
+                event_time: t,
+                source: "test".into(),
+                order_id: id.into(),
+                channel: Channel::App,
+                kind,
+                lines: vec![],
+                location_id: None,
+                reason: None,
+            }))
+            .unwrap();
+        }
+
+        fn decide(&mut self) -> Vec<AnyRecord> {
+            self.sourcing.decide(&mut self.engine, &mut self.out);
+            std::mem::take(&mut self.out)
+        }
+
+        /// (on hand, reserved) of `sku` at `loc` as availability publishes it.
+        fn position(&self, sku: &str, loc: &str) -> (i64, i64) {
+            let a = self.engine.snapshot(sku).expect("published");
+            a.channels
+                .iter()
+                .flat_map(|c| &c.locations)
+                .find(|l| l.location_id == loc)
+                .map(|l| (l.on_hand, l.reserved))
+                .unwrap_or((0, 0))
+        }
+    }
+
+    fn decision(records: &[AnyRecord]) -> &SourcingDecision {
+        records
+            .iter()
+            .find_map(|r| match r {
+                AnyRecord::Decision(d) => Some(d),
+                _ => None,
+            })
+            .expect("a decision")
+    }
+
+    #[test]
+    fn a_decision_reserves_and_a_cancellation_releases() {
+        let mut h = Harness::new();
+        h.count(1, T0, "sku-a", "dc-1", 10);
+        assert!(h.order("o-1", T0 + 1, FulfilmentType::ShipToHome, "sku-a", 3));
+        let out = h.decide();
+        let d = decision(&out);
+        assert_eq!(d.order_id, "o-1");
+        assert_eq!(d.lines[0].outcome, LineOutcome::Allocated);
+        assert_eq!(d.lines[0].allocations[0].location_id, "dc-1");
+        assert_eq!(h.position("sku-a", "dc-1"), (10, 3));
+        // The same order again changes nothing.
+        assert!(!h.order("o-1", T0 + 2, FulfilmentType::ShipToHome, "sku-a", 3));
+        assert!(h.decide().is_empty());
+        h.order_event("o-1", T0 + 3, OrderEventKind::Cancel);
+        assert_eq!(h.position("sku-a", "dc-1"), (10, 0));
+        assert_eq!(h.sourcing.stats().released, 1);
+    }
+
+    #[test]
+    fn shipping_consumes_the_reservation_and_the_stock() {
+        let mut h = Harness::new();
+        h.count(1, T0, "sku-a", "dc-1", 10);
+        h.order("o-1", T0 + 1, FulfilmentType::ShipToHome, "sku-a", 3);
+        h.decide();
+        h.feed(AnyRecord::OrderEvent(OrderEvent {
+            event_id: "shipped-1".into(),
+            event_time: T0 + HOUR,
+            source: "test".into(),
+            order_id: "o-1".into(),
+            channel: Channel::Web,
+            kind: OrderEventKind::Shipped,
+            lines: vec![OrderEventLine {
+                line_id: "1".into(),
+                sku: "sku-a".into(),
+                quantity: 3,
+            }],
+            location_id: Some("dc-1".into()),
+            reason: None,
+        }))
+        .unwrap();
+        assert_eq!(h.position("sku-a", "dc-1"), (7, 0));
+        assert_eq!(h.sourcing.stats().consumed, 1);
+    }
+
+    #[test]
+    fn an_uncollected_pickup_expires_and_its_stock_comes_back() {
+        let mut h = Harness::new();
+        h.count(1, T0, "sku-a", "store-1", 4);
+        h.order("o-2", T0 + 1, FulfilmentType::PickupInStore, "sku-a", 2);
+        let d = decision(&h.decide()).clone();
+        assert_eq!(d.lines[0].allocations[0].location_id, "store-1");
+        assert_eq!(h.position("sku-a", "store-1"), (4, 2));
+        // Event time moves past the 72 h window (any inventory event moves it).
+        h.count(2, T0 + 80 * HOUR, "sku-b", "dc-1", 1);
+        let out = h.decide();
+        let expired: Vec<&OrderEvent> = out
+            .iter()
+            .filter_map(|r| match r {
+                AnyRecord::OrderEvent(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].kind, OrderEventKind::PickupExpired);
+        assert_eq!(expired[0].order_id, "o-2");
+        assert_eq!(expired[0].lines[0].quantity, 2);
+        assert_eq!(expired[0].location_id.as_deref(), Some("store-1"));
+        assert_eq!(h.position("sku-a", "store-1"), (4, 0));
+        assert_eq!(h.sourcing.stats().expired, 1);
+        // Reading the event back (as allot run does) changes nothing more.
+        let back = AnyRecord::OrderEvent(expired[0].clone());
+        h.feed(back).unwrap();
+        assert_eq!(h.sourcing.stats().released, 0);
+    }
+
+    #[test]
+    fn units_are_never_promised_twice_across_orders() {
+        let mut h = Harness::new();
+        h.count(1, T0, "sku-a", "dc-1", 5);
+        for i in 0..4 {
+            h.order(&format!("o-{i}"), T0 + 1 + i, FulfilmentType::ShipToHome, "sku-a", 2);
+        }
+        let out = h.decide();
+        let allocated: i32 = out
+            .iter()
+            .filter_map(|r| match r {
+                AnyRecord::Decision(d) => Some(d),
+                _ => None,
+            })
+            .flat_map(|d| &d.lines)
+            .filter(|l| l.outcome == LineOutcome::Allocated)
+            .map(|l| l.quantity)
+            .sum();
+        assert_eq!(allocated, 4, "two orders of 2 fit in 5 units");
+        assert_eq!(h.position("sku-a", "dc-1"), (5, 4));
+        assert_eq!(h.sourcing.stats().orders, 4);
+        assert_eq!(h.sourcing.stats().rejected, 2);
+    }
+}

@@ -14,7 +14,7 @@ const T0: i64 = 20_458 * DAY_MS + 10 * 3_600_000;
 const TODAY: Day = 20_458;
 
 /// A location record with everything a test may vary.
-fn location(
+pub(super) fn location(
     id: &str,
     kind: LocationKind,
     (lat, lon): (f64, f64),
@@ -52,7 +52,7 @@ fn location(
     }
 }
 
-fn dc(id: &str, at: (f64, f64)) -> Location {
+pub(super) fn dc(id: &str, at: (f64, f64)) -> Location {
     location(
         id,
         LocationKind::Dc,
@@ -63,7 +63,7 @@ fn dc(id: &str, at: (f64, f64)) -> Location {
     )
 }
 
-fn store(id: &str, at: (f64, f64)) -> Location {
+pub(super) fn store(id: &str, at: (f64, f64)) -> Location {
     location(
         id,
         LocationKind::Store,
