@@ -7,9 +7,9 @@
 //! Needs Kafka (started through deploy/local/kafka.sh) and `ALLOT_PYTHON` pointing at a
 //! python with confluent-kafka and fastavro (`deploy/local/stack.sh install` makes one).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 
 use allot_connectors::ConnectorMetrics;
 use allot_connectors::kafka::{KafkaSink, ensure_topics};
@@ -20,19 +20,6 @@ use serde_json::Value;
 const DAY: i64 = 86_400_000;
 /// 2026-01-05 08:00 UTC.
 const T0: i64 = 1_767_600_000_000;
-
-fn python() -> String {
-    std::env::var("ALLOT_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "ALLOT_PYTHON is not set: point it at a python with confluent-kafka and fastavro, \
-             e.g. `eval \"$(deploy/local/stack.sh env)\"` after `deploy/local/stack.sh install`"
-        )
-    })
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn location(id: &str, groups: &[&str]) -> AnyRecord {
     AnyRecord::Location(Location {
@@ -198,26 +185,6 @@ fn scenario() -> Vec<AnyRecord> {
     ]
 }
 
-fn read_topic(bootstrap: &str, topic: &str, schema_dir: &str) -> Vec<Value> {
-    let schema = repo().join(format!("schemas/avro/{schema_dir}/v1.avsc"));
-    let out = Command::new(python())
-        .arg(repo().join("pipeline/tests/peers/read_topic.py"))
-        .args([bootstrap, topic])
-        .arg(&schema)
-        .args(["--idle-ms", "4000"])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "the peer reader failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json from the peer"))
-        .collect()
-}
-
 fn network(v: &Value, channel: &str) -> Vec<i64> {
     let ch = v["channels"]
         .as_array()
@@ -266,25 +233,11 @@ async fn scripted_day_through_the_broker_reads_back_exact_atp() {
         sink.send_any(&r).await.expect("produce");
     }
 
-    let out = Command::new(env!("CARGO_BIN_EXE_allot"))
-        .args(["run", "--idle-exit-ms", "4000"])
-        .env("ALLOT__KAFKA__BOOTSTRAP_SERVERS", &kafka.bootstrap_servers)
-        .env("ALLOT__KAFKA__TOPIC_PREFIX", &kafka.topic_prefix)
-        .env("ALLOT__KAFKA__GROUP_ID", &kafka.group_id)
-        .env("ALLOT__KAFKA__CLIENT_ID", &kafka.client_id)
-        .env_remove("ALLOT_CONFIG")
-        .output()
-        .expect("allot run starts");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "allot run failed:\n{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = common::run_allot(&kafka);
     assert!(report.contains("1 duplicates"), "{report}");
 
     // Availability: the last message per sku, as an independent client reads it.
-    let messages = read_topic(
+    let messages = common::read_topic(
         &kafka.bootstrap_servers,
         &kafka.topic_name(Topic::Availability),
         "availability",
@@ -315,7 +268,7 @@ async fn scripted_day_through_the_broker_reads_back_exact_atp() {
     assert_eq!(network(&last["sku-b"], "WEB"), vec![7, 7, 7, 7, 7]);
 
     // The invalid sale is on the dead-letter topic with the reason.
-    let letters = read_topic(
+    let letters = common::read_topic(
         &kafka.bootstrap_servers,
         &kafka.topic_name(Topic::DeadLetters),
         "dead_letters",
