@@ -553,8 +553,10 @@ mod tests {
                 sourcing: SourcingProcessor::new(settings, "test"),
                 out: Vec::new(),
             };
-            h.feed(AnyRecord::Location(dc("dc-1", (48.9, 2.3))));
-            h.feed(AnyRecord::Location(store("store-1", (45.76, 4.83))));
+            h.feed(AnyRecord::Location(dc("dc-1", (48.9, 2.3))))
+                .unwrap();
+            h.feed(AnyRecord::Location(store("store-1", (45.76, 4.83))))
+                .unwrap();
             h
         }
 
@@ -733,7 +735,13 @@ mod tests {
         let mut h = Harness::new();
         h.count(1, T0, "sku-a", "dc-1", 5);
         for i in 0..4 {
-            h.order(&format!("o-{i}"), T0 + 1 + i, FulfilmentType::ShipToHome, "sku-a", 2);
+            h.order(
+                &format!("o-{i}"),
+                T0 + 1 + i,
+                FulfilmentType::ShipToHome,
+                "sku-a",
+                2,
+            );
         }
         let out = h.decide();
         let allocated: i32 = out
