@@ -39,12 +39,29 @@ pub trait AvroDatum: Sized + sealed::Sealed {
 /// Appends `v` as a zigzag varint (Avro `int` and `long`).
 #[inline]
 pub fn write_long(v: i64, out: &mut Vec<u8>) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push(z as u8 | 0x80);
-        z >>= 7;
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    if z < 0x80 {
+        out.push(z as u8);
+    } else {
+        write_varint(z, out);
     }
-    out.push(z as u8);
+}
+
+/// Appends a varint of two bytes or more (timestamps take 6): built on the stack and
+/// appended with one fixed-size copy, then the unused tail is cut, which is cheaper than a
+/// push per byte.
+#[inline(never)]
+fn write_varint(mut z: u64, out: &mut Vec<u8>) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    while z >= 0x80 {
+        bytes[n] = z as u8 | 0x80;
+        z >>= 7;
+        n += 1;
+    }
+    bytes[n] = z as u8;
+    out.extend_from_slice(&bytes);
+    out.truncate(out.len() - (bytes.len() - 1 - n));
 }
 
 /// Appends `s` as an Avro `string` (length, then UTF-8 bytes).
