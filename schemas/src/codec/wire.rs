@@ -34,6 +34,14 @@ pub trait AvroDatum: Sized + sealed::Sealed {
     fn write_avro(&self, out: &mut Vec<u8>);
     /// Reads one value from the front of `input`, advancing it.
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError>;
+    /// Reads one value from the front of `input` into `self`, reusing the strings and
+    /// vectors `self` already holds (no allocation when they are large enough). On error
+    /// `self` holds a mix of old and new values and must be overwritten before use.
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        *self = Self::read_avro(input)?;
+        Ok(())
+    }
 }
 
 /// Appends `v` as a zigzag varint (Avro `int` and `long`).
@@ -186,11 +194,21 @@ impl AvroDatum for String {
     }
     #[inline]
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
-        let bytes = read_slice(input)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| WireError("string is not UTF-8"))
+        read_str(input).map(str::to_owned)
     }
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        let s = read_str(input)?;
+        self.clear();
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// Reads an Avro `string` without copying it.
+#[inline]
+fn read_str<'a>(input: &mut &'a [u8]) -> Result<&'a str, WireError> {
+    std::str::from_utf8(read_slice(input)?).map_err(|_| WireError("string is not UTF-8"))
 }
 
 impl AvroDatum for ByteBuf {
@@ -202,6 +220,13 @@ impl AvroDatum for ByteBuf {
     #[inline]
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
         read_slice(input).map(|bytes| ByteBuf::from(bytes.to_vec()))
+    }
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        let bytes = read_slice(input)?;
+        self.clear();
+        self.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -225,6 +250,16 @@ impl<T: AvroDatum> AvroDatum for Option<T> {
             _ => Err(WireError("union branch index out of range")),
         }
     }
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        match (read_long(input)?, self.as_mut()) {
+            (0, _) => *self = None,
+            (1, Some(value)) => value.read_avro_into(input)?,
+            (1, None) => *self = Some(T::read_avro(input)?),
+            _ => return Err(WireError("union branch index out of range")),
+        }
+        Ok(())
+    }
 }
 
 /// Written as one block and the empty end block (as the reference implementations do); read in
@@ -242,9 +277,18 @@ impl<T: AvroDatum> AvroDatum for Vec<T> {
     }
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
         let mut items = Vec::new();
+        items.read_avro_into(input)?;
+        Ok(items)
+    }
+    /// Overwrites the items `self` has, then appends or truncates.
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        let mut len = 0;
         loop {
             let count = match read_long(input)? {
-                0 => return Ok(items),
+                0 => {
+                    self.truncate(len);
+                    return Ok(());
+                }
                 n if n < 0 => {
                     read_long(input)?; // The block's size in bytes, for skipping; not needed.
                     n.checked_neg()
@@ -258,9 +302,13 @@ impl<T: AvroDatum> AvroDatum for Vec<T> {
                 .ok()
                 .filter(|n| *n <= input.len())
                 .ok_or(WireError("array block longer than the message"))?;
-            items.reserve(count);
+            self.reserve((len + count).saturating_sub(self.len()));
             for _ in 0..count {
-                items.push(T::read_avro(input)?);
+                match self.get_mut(len) {
+                    Some(item) => item.read_avro_into(input)?,
+                    None => self.push(T::read_avro(input)?),
+                }
+                len += 1;
             }
         }
     }
@@ -304,6 +352,12 @@ macro_rules! avro_record {
             #[inline]
             fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
                 Ok($ty { $($field: AvroDatum::read_avro(input)?),* })
+            }
+            #[inline]
+            fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+                let $ty { $($field),* } = self;
+                $($field.read_avro_into(input)?;)*
+                Ok(())
             }
         }
     };
