@@ -9,7 +9,7 @@
 //! for a profile of it alone (`flush` is decode + apply + flush).
 
 use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine, EncodedBatch};
-use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
+use allot_schemas::codec::{ConfluentCodec, RecordSlots, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Topic};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -94,7 +94,23 @@ fn main() {
             }
         }
         perf.set(false);
-        println!("decode only: {:.0} ns/record", per(t.elapsed()));
+        println!(
+            "decode only (new records): {:.0} ns/record",
+            per(t.elapsed())
+        );
+        let mut slots = RecordSlots::default();
+        perf.set(true);
+        let t = Instant::now();
+        for _ in 0..rounds {
+            for (topic, bytes) in &framed {
+                std::hint::black_box(codec.decode_slot(*topic, bytes, &mut slots).unwrap());
+            }
+        }
+        perf.set(false);
+        println!(
+            "decode only (into slots): {:.0} ns/record",
+            per(t.elapsed())
+        );
     }
     if matches!(mode.as_str(), "full" | "apply") {
         let mut total = Duration::ZERO;
@@ -115,13 +131,13 @@ fn main() {
         let (mut total, mut flushing) = (Duration::ZERO, Duration::ZERO);
         let (mut messages, mut bytes, mut flushes) = (0usize, 0usize, 0usize);
         let mut out = EncodedBatch::default();
+        let mut slots = RecordSlots::default();
         for _ in 0..rounds {
             let mut e = fresh();
             perf.set(true);
             let start = Instant::now();
             for (i, (topic, message)) in framed.iter().enumerate() {
-                let record = codec.decode_any(*topic, message).unwrap();
-                e.apply(&record);
+                e.apply(codec.decode_slot(*topic, message, &mut slots).unwrap());
                 if i % flush_every == flush_every - 1 || i == framed.len() - 1 {
                     out.clear();
                     let t = Instant::now();
