@@ -231,6 +231,40 @@ pub struct AvailabilityEngine {
     rows: Rows,
     /// Location id → rank of its id string (wire order), see `refresh_location_order`.
     location_rank: Vec<u32>,
+    /// Location id → its Avro `string` encoding, when at most [`WIRE_NAME`] bytes long
+    /// (see `refresh_location_order`).
+    location_wire: Vec<Option<WireName>>,
+    /// Location id → channel mask of its `locations` entry (0 when it has none).
+    channel_masks: Vec<u8>,
+}
+
+/// Longest location encoding kept in `location_wire`.
+const WIRE_NAME: usize = 30;
+
+/// A short Avro `string` (length prefix and bytes), copied in one fixed-size move.
+#[derive(Debug, Clone, Copy)]
+struct WireName {
+    bytes: [u8; WIRE_NAME],
+    len: u8,
+}
+
+impl WireName {
+    fn new(name: &str) -> Option<WireName> {
+        let mut buf = Vec::with_capacity(WIRE_NAME);
+        allot_schemas::codec::wire::write_str(name, &mut buf);
+        let mut bytes = [0u8; WIRE_NAME];
+        bytes.get_mut(..buf.len())?.copy_from_slice(&buf);
+        Some(WireName {
+            bytes,
+            len: buf.len() as u8,
+        })
+    }
+
+    #[inline]
+    fn write(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(buf.len() - (WIRE_NAME - usize::from(self.len)));
+    }
 }
 
 impl AvailabilityEngine {
@@ -259,6 +293,8 @@ impl AvailabilityEngine {
             scratch: Vec::new(),
             rows: Rows::default(),
             location_rank: Vec::new(),
+            location_wire: Vec::new(),
+            channel_masks: Vec::new(),
         }
     }
 
@@ -498,6 +534,11 @@ impl AvailabilityEngine {
                 }
                 let new = LocationRef::new(stamp, l, &self.config);
                 let old_mask = self.locations.get(&loc).map(|r| r.channel_mask);
+                let i = loc as usize;
+                if self.channel_masks.len() <= i {
+                    self.channel_masks.resize(i + 1, 0);
+                }
+                self.channel_masks[i] = new.channel_mask;
                 self.locations.insert(loc, new.clone());
                 if old_mask != Some(new.channel_mask) {
                     self.mark_all_dirty();
@@ -756,6 +797,9 @@ impl AvailabilityEngine {
         for (rank, id) in ids.into_iter().enumerate() {
             self.location_rank[id as usize] = rank as u32;
         }
+        self.location_wire = (0..self.locs.len() as Id)
+            .map(|id| WireName::new(self.locs.name(id)))
+            .collect();
     }
 
     /// Appends the Avro encoding of the `channels` field of `sku`'s message, from `rows`
@@ -771,7 +815,7 @@ impl AvailabilityEngine {
             write_long(policy.channel as i64, buf);
             write_array_len(ends.len(), buf);
             for (until, total) in ends.iter().zip(&rows.network[network_at..]) {
-                buf.extend_from_slice(until);
+                until.write(buf);
                 write_long(*total, buf);
             }
             network_at += ends.len();
@@ -782,14 +826,17 @@ impl AvailabilityEngine {
             write_array_len(mine.len(), buf);
             for row in mine {
                 let p = &book.positions[row.position as usize];
-                write_str(self.locs.name(p.loc), buf);
+                match self.location_wire.get(p.loc as usize) {
+                    Some(Some(name)) => name.write(buf),
+                    _ => write_str(self.locs.name(p.loc), buf),
+                }
                 write_long(i64::from(p.on_hand()), buf);
                 write_long(i64::from(p.reserved()), buf);
                 write_long(i64::from(row.safety_stock), buf);
                 write_array_len(ends.len(), buf);
                 let start = row.atp as usize;
                 for (until, v) in ends.iter().zip(&rows.atp[start..start + ends.len()]) {
-                    buf.extend_from_slice(until);
+                    until.write(buf);
                     write_long(*v, buf);
                 }
                 if !ends.is_empty() {
@@ -866,7 +913,7 @@ impl AvailabilityEngine {
             if p.is_empty() {
                 continue;
             }
-            let mask = self.locations.get(&p.loc).map_or(0, |l| l.channel_mask);
+            let mask = self.channel_masks.get(p.loc as usize).copied().unwrap_or(0);
             if mask == 0 {
                 continue;
             }
@@ -874,7 +921,9 @@ impl AvailabilityEngine {
             let rank = u64::from(rank.unwrap_or(p.loc));
             rows.order.push((rank << 32 | i as u64, mask));
         }
-        rows.order.sort_unstable_by_key(|(key, _)| *key);
+        if !rows.order.is_sorted_by_key(|(key, _)| *key) {
+            rows.order.sort_unstable_by_key(|(key, _)| *key);
+        }
         let sku_scoped = self.safety.has_sku_policy(sku);
         let mut network_at = 0;
         for (c, policy) in channels.iter().enumerate() {
@@ -922,7 +971,6 @@ impl AvailabilityEngine {
 
     /// Sets the bucket dates of every channel from the watermark's day.
     fn bucket_ends_into(&self, rows: &mut Rows) {
-        use allot_schemas::codec::wire::write_long;
         let today = if self.watermark == i64::MIN {
             0
         } else {
@@ -942,11 +990,7 @@ impl AvailabilityEngine {
             );
             let wire = &mut rows.ends_wire[c];
             wire.clear();
-            wire.extend(ends.iter().map(|until| {
-                let mut bytes = Vec::with_capacity(10);
-                write_long(*until, &mut bytes);
-                bytes
-            }));
+            wire.extend(ends.iter().map(|until| WireLong::new(*until)));
         }
     }
 
@@ -1147,6 +1191,32 @@ impl EncodedBatch {
     }
 }
 
+/// An Avro `long`, encoded once and copied in one fixed-size move.
+#[derive(Debug, Clone, Copy)]
+struct WireLong {
+    bytes: [u8; 10],
+    len: u8,
+}
+
+impl WireLong {
+    fn new(v: i64) -> WireLong {
+        let mut buf = Vec::with_capacity(10);
+        allot_schemas::codec::wire::write_long(v, &mut buf);
+        let mut bytes = [0u8; 10];
+        bytes[..buf.len()].copy_from_slice(&buf);
+        WireLong {
+            bytes,
+            len: buf.len() as u8,
+        }
+    }
+
+    #[inline]
+    fn write(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(buf.len() - (10 - usize::from(self.len)));
+    }
+}
+
 /// One published (position, channel) pair of a sku.
 #[derive(Debug, Clone, Copy)]
 struct Row {
@@ -1163,7 +1233,7 @@ struct Rows {
     /// Per channel, the bucket end dates.
     bucket_ends: Vec<Vec<i64>>,
     /// Per channel and bucket, the end date as an Avro long.
-    ends_wire: Vec<Vec<Vec<u8>>>,
+    ends_wire: Vec<Vec<WireLong>>,
     /// Eligible positions (location rank << 32 | index, channel mask), by location rank.
     order: Vec<(u64, u8)>,
     /// Channel after channel, each in wire order of locations.
