@@ -50,12 +50,14 @@ pub fn write_long(v: i64, out: &mut Vec<u8>) {
     let z = ((v << 1) ^ (v >> 63)) as u64;
     if z < 0x80 {
         out.push(z as u8);
+    } else if z < 0x4000 {
+        out.extend_from_slice(&[z as u8 | 0x80, (z >> 7) as u8]);
     } else {
         write_varint(z, out);
     }
 }
 
-/// Appends a varint of two bytes or more (timestamps take 6): built on the stack and
+/// Appends a varint of three bytes or more (timestamps take 6): built on the stack and
 /// appended with one fixed-size copy, then the unused tail is cut, which is cheaper than a
 /// push per byte.
 #[inline(never)]
@@ -836,6 +838,9 @@ mod tests {
         check_long(1, &[2]);
         check_long(-64, &[0x7f]);
         check_long(64, &[0x80, 1]);
+        check_long(-8192, &[0xff, 0x7f]);
+        check_long(8192, &[0x80, 0x80, 1]);
+        check_long(1_767_225_600_000, &[0x80, 0xa0, 0xd5, 0xed, 0xee, 0x66]);
         check_long(
             i64::MAX,
             &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
