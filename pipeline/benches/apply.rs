@@ -1,5 +1,5 @@
 //! The in-process apply path: Confluent-framed Avro in, decode, apply to the availability
-//! engine, change detection and publication every 1,024 records (the coalescing flush).
+//! engine, change detection and publication in coalesced flushes.
 //!
 //! `cargo bench -p allot-pipeline --bench apply`
 //!
@@ -9,7 +9,7 @@
 //! figure is the steady-state cost per trading event. Runs on one thread.
 
 use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine, EncodedBatch};
-use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
+use allot_schemas::codec::{ConfluentCodec, RecordSlots, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Topic};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -65,7 +65,9 @@ fn bench(c: &mut Criterion) {
     // `availability_coalesce_ms` (50 ms) after a change: at 1M records/s that is every 50,000
     // records; at 20,000 records/s every 1,000. Publishing writes Avro bytes straight from
     // the engine's rows (`flush_encoded`, what the runtime sends); `flush` builds the record
-    // tree instead, for comparison.
+    // tree instead, for comparison. Records are decoded into one reused record per topic
+    // (`decode_slot`, no allocation once warm); `decode_any` builds a new record each time,
+    // for comparison.
     let schema_id = StaticResolver::new()
         .writer_id(Topic::Availability)
         .expect("static id");
@@ -77,9 +79,12 @@ fn bench(c: &mut Criterion) {
                     fresh,
                     |mut engine| {
                         let mut out = EncodedBatch::default();
+                        let mut slots = RecordSlots::default();
                         for (i, (topic, bytes)) in framed.iter().enumerate() {
-                            let record = codec.decode_any(*topic, bytes).expect("decodes");
-                            engine.apply(&record);
+                            let record = codec
+                                .decode_slot(*topic, bytes, &mut slots)
+                                .expect("decodes");
+                            engine.apply(record);
                             if i % flush_every == flush_every - 1 {
                                 out.clear();
                                 engine.flush_encoded(schema_id, &mut out);
@@ -93,14 +98,39 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    group.bench_function(
+        "decode (new records)+apply, encoded flush every 50000",
+        |b| {
+            b.iter_batched(
+                fresh,
+                |mut engine| {
+                    let mut out = EncodedBatch::default();
+                    for (i, (topic, bytes)) in framed.iter().enumerate() {
+                        let record = codec.decode_any(*topic, bytes).expect("decodes");
+                        engine.apply(&record);
+                        if i % 50_000 == 49_999 {
+                            out.clear();
+                            engine.flush_encoded(schema_id, &mut out);
+                        }
+                    }
+                    engine.flush_encoded(schema_id, &mut out);
+                    (engine, out)
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
     group.bench_function("decode+apply, record flush every 50000", |b| {
         b.iter_batched(
             fresh,
             |mut engine| {
                 let mut out = Vec::new();
+                let mut slots = RecordSlots::default();
                 for (i, (topic, bytes)) in framed.iter().enumerate() {
-                    let record = codec.decode_any(*topic, bytes).expect("decodes");
-                    engine.apply(&record);
+                    let record = codec
+                        .decode_slot(*topic, bytes, &mut slots)
+                        .expect("decodes");
+                    engine.apply(record);
                     if i % 50_000 == 49_999 {
                         out.clear();
                         engine.flush(&mut out);
@@ -113,6 +143,18 @@ fn bench(c: &mut Criterion) {
         )
     });
     group.bench_function("decode only", |b| {
+        let mut slots = RecordSlots::default();
+        b.iter(|| {
+            for (topic, bytes) in &framed {
+                std::hint::black_box(
+                    codec
+                        .decode_slot(*topic, bytes, &mut slots)
+                        .expect("decodes"),
+                );
+            }
+        })
+    });
+    group.bench_function("decode only (new records)", |b| {
         b.iter(|| {
             for (topic, bytes) in &framed {
                 std::hint::black_box(codec.decode_any(*topic, bytes).expect("decodes"));

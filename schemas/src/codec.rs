@@ -26,7 +26,7 @@ use apache_avro::Schema;
 use crate::any::{AnyRecord, RecordBuilder, RecordVisitor};
 use crate::topic::{Record, Topic};
 
-pub use confluent::ConfluentCodec;
+pub use confluent::{ConfluentCodec, RecordSlots};
 pub use registry::{SchemaRegistryClient, SchemaRegistryConfig};
 pub use resolver::{SchemaResolver, StaticResolver, WriterSchema};
 pub use wire::{AvroDatum, WireError};
@@ -238,6 +238,61 @@ pub fn decode<R: Record>(mut body: &[u8]) -> Result<R, CodecError> {
     })?;
     check_consumed::<R>(body.len())?;
     Ok(record)
+}
+
+/// Decodes an Avro body written with the current schema of `R`'s topic into `record` (fast
+/// path), reusing its strings and vectors: once they have grown to the sizes the input
+/// needs, decoding allocates nothing. The result equals [`decode`]'s.
+///
+/// On error `record` holds a mix of old and new values; overwrite it before using it.
+pub fn decode_into<R: Record>(mut body: &[u8], record: &mut R) -> Result<(), CodecError> {
+    record
+        .read_avro_into(&mut body)
+        .map_err(|e| CodecError::Decode {
+            topic: R::TOPIC,
+            source: Box::new(e),
+        })?;
+    check_consumed::<R>(body.len())
+}
+
+/// Calls `$body` with `$r` bound to the record inside any variant of `$record`.
+macro_rules! with_inner {
+    ($record:expr, $r:ident => $body:expr) => {
+        match $record {
+            AnyRecord::PosSale($r) => $body,
+            AnyRecord::Receipt($r) => $body,
+            AnyRecord::Shipment($r) => $body,
+            AnyRecord::PurchaseOrder($r) => $body,
+            AnyRecord::Adjustment($r) => $body,
+            AnyRecord::Order($r) => $body,
+            AnyRecord::OrderEvent($r) => $body,
+            AnyRecord::Return($r) => $body,
+            AnyRecord::Location($r) => $body,
+            AnyRecord::SafetyStock($r) => $body,
+            AnyRecord::SourcingRule($r) => $body,
+            AnyRecord::Price($r) => $body,
+            AnyRecord::Availability($r) => $body,
+            AnyRecord::Decision($r) => $body,
+            AnyRecord::Disruption($r) => $body,
+            AnyRecord::DeadLetter($r) => $body,
+        }
+    };
+}
+pub(crate) use with_inner;
+
+/// [`decode_into`] for a topic known only at run time: reuses `record` if it is of
+/// `topic`, replaces it otherwise.
+pub fn decode_any_into(
+    topic: Topic,
+    body: &[u8],
+    record: &mut AnyRecord,
+) -> Result<(), CodecError> {
+    if record.topic() == topic {
+        with_inner!(record, r => decode_into(body, r))
+    } else {
+        *record = decode_any(topic, body)?;
+        Ok(())
+    }
 }
 
 /// Appends the Avro body of any topic's record to `out` (fast path).

@@ -13,7 +13,6 @@ use allot_schemas::{
     LocationAvailability, OrderEventKind, PosLineKind, ReturnCondition,
 };
 use foldhash::fast::FixedState;
-use xxhash_rust::xxh3::Xxh3;
 
 mod sourcing;
 
@@ -259,6 +258,40 @@ pub struct AvailabilityEngine {
     rows: Rows,
     /// Location id → rank of its id string (wire order), see `refresh_location_order`.
     location_rank: Vec<u32>,
+    /// Location id → its Avro `string` encoding, when at most [`WIRE_NAME`] bytes long
+    /// (see `refresh_location_order`).
+    location_wire: Vec<Option<WireName>>,
+    /// Location id → channel mask of its `locations` entry (0 when it has none).
+    channel_masks: Vec<u8>,
+}
+
+/// Longest location encoding kept in `location_wire`.
+const WIRE_NAME: usize = 30;
+
+/// A short Avro `string` (length prefix and bytes), copied in one fixed-size move.
+#[derive(Debug, Clone, Copy)]
+struct WireName {
+    bytes: [u8; WIRE_NAME],
+    len: u8,
+}
+
+impl WireName {
+    fn new(name: &str) -> Option<WireName> {
+        let mut buf = Vec::with_capacity(WIRE_NAME);
+        allot_schemas::codec::wire::write_str(name, &mut buf);
+        let mut bytes = [0u8; WIRE_NAME];
+        bytes.get_mut(..buf.len())?.copy_from_slice(&buf);
+        Some(WireName {
+            bytes,
+            len: buf.len() as u8,
+        })
+    }
+
+    #[inline]
+    fn write(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(buf.len() - (WIRE_NAME - usize::from(self.len)));
+    }
 }
 
 impl AvailabilityEngine {
@@ -287,6 +320,8 @@ impl AvailabilityEngine {
             scratch: Vec::new(),
             rows: Rows::default(),
             location_rank: Vec::new(),
+            location_wire: Vec::new(),
+            channel_masks: Vec::new(),
         }
     }
 
@@ -526,6 +561,11 @@ impl AvailabilityEngine {
                 }
                 let new = LocationRef::new(stamp, l, &self.config);
                 let old_mask = self.locations.get(&loc).map(|r| r.channel_mask);
+                let i = loc as usize;
+                if self.channel_masks.len() <= i {
+                    self.channel_masks.resize(i + 1, 0);
+                }
+                self.channel_masks[i] = new.channel_mask;
                 self.locations.insert(loc, new.clone());
                 if old_mask != Some(new.channel_mask) {
                     self.mark_all_dirty();
@@ -719,7 +759,13 @@ impl AvailabilityEngine {
     /// Publishes the availability of every sku changed since the last flush whose published
     /// values differ from the last message, in the order the skus were first changed.
     pub fn flush(&mut self, out: &mut Vec<Availability>) {
-        self.flush_changed(None, |engine, sku, rows| out.push(engine.build(sku, rows)));
+        self.flush_changed(
+            None,
+            &mut Records {
+                out,
+                channels: Vec::new(),
+            },
+        );
     }
 
     /// Like [`flush`](Self::flush), but writes each message straight from the engine's
@@ -727,10 +773,15 @@ impl AvailabilityEngine {
     /// the record tree: what the runtime publishes. The bytes equal the codec's encoding of
     /// the record [`flush`](Self::flush) would have built (tested).
     pub fn flush_encoded(&mut self, schema_id: u32, out: &mut EncodedBatch) {
-        self.refresh_location_order();
-        self.flush_changed(None, |engine, sku, rows| {
-            engine.encode(sku, rows, schema_id, out)
-        });
+        self.flush_changed(
+            None,
+            &mut Encoded {
+                schema_id,
+                out,
+                key_start: 0,
+                value_start: 0,
+            },
+        );
     }
 
     /// Like [`flush_encoded`](Self::flush_encoded), but a sku whose last message went out
@@ -745,21 +796,31 @@ impl AvailabilityEngine {
         pace: Pace,
         out: &mut EncodedBatch,
     ) -> Option<Held> {
-        self.refresh_location_order();
-        self.flush_changed(Some(pace), |engine, sku, rows| {
-            engine.encode(sku, rows, schema_id, out)
-        })
+        self.flush_changed(
+            Some(pace),
+            &mut Encoded {
+                schema_id,
+                out,
+                key_start: 0,
+                value_start: 0,
+            },
+        )
     }
 
-    /// Runs change detection over the skus changed since the last flush and calls `emit`
-    /// for each whose published values differ from its last message (or that was never
-    /// published), after giving it its new version. With a pace, skus published too
-    /// recently stay queued; returns when those are due.
+    /// Runs change detection over the skus changed since the last flush and has `publisher`
+    /// publish each whose published values differ from its last message (or that was never
+    /// published), under its new version. With a pace, skus published too recently stay
+    /// queued; returns when those are due.
+    ///
+    /// Per sku, the rows are computed once and the publisher writes the Avro encoding of the
+    /// message's `channels` field from them; the change hash is the hash of those bytes
+    /// (they encode every published value, so equal bytes mean equal content).
     fn flush_changed(
         &mut self,
         pace: Option<Pace>,
-        mut emit: impl FnMut(&AvailabilityEngine, Id, &Rows),
+        publisher: &mut impl Publisher,
     ) -> Option<Held> {
+        self.refresh_location_order();
         let dirty = std::mem::take(&mut self.dirty);
         let mut rows = std::mem::take(&mut self.rows);
         let mut held = Vec::new();
@@ -781,22 +842,20 @@ impl AvailabilityEngine {
                 }
             }
             self.rows(*sku, &mut rows);
-            let hash = self.content_hash(*sku, &rows);
+            let hash = publisher.write(self, *sku, &rows);
             let book = self.books.get_mut(sku).expect("dirty skus have a book");
             book.dirty = false;
-            if book.version > 0 && book.published == hash {
-                continue;
+            let keep = !(book.version > 0 && book.published == hash
+                || book.version == 0 && rows.rows.is_empty());
+            if keep {
+                book.version = book.changes;
+                book.published = hash;
+                if let Some(pace) = pace {
+                    book.emitted_at_ms = pace.now_ms;
+                }
+                self.stats.published += 1;
             }
-            if book.version == 0 && rows.rows.is_empty() {
-                continue;
-            }
-            book.version = book.changes;
-            book.published = hash;
-            if let Some(pace) = pace {
-                book.emitted_at_ms = pace.now_ms;
-            }
-            self.stats.published += 1;
-            emit(self, *sku, &rows);
+            publisher.finish(self, *sku, &rows, keep);
         }
         self.rows = rows;
         let mut dirty = dirty;
@@ -821,22 +880,68 @@ impl AvailabilityEngine {
         for (rank, id) in ids.into_iter().enumerate() {
             self.location_rank[id as usize] = rank as u32;
         }
+        self.location_wire = (0..self.locs.len() as Id)
+            .map(|id| WireName::new(self.locs.name(id)))
+            .collect();
     }
 
-    /// Writes one availability message for `sku` from `rows` (key: the sku).
-    fn encode(&self, sku: Id, rows: &Rows, schema_id: u32, out: &mut EncodedBatch) {
-        use allot_schemas::codec::confluent::write_header;
+    /// Appends the Avro encoding of the `channels` field of `sku`'s message, from `rows`
+    /// (computed by [`rows`](Self::rows) with fresh location ranks), to `buf`.
+    fn write_channels(&self, sku: Id, rows: &Rows, buf: &mut Vec<u8>) {
         use allot_schemas::codec::wire::{write_long, write_str};
         let book = &self.books[&sku];
+        let channels = self.config.channels.len();
+        write_long(channels as i64, buf);
+        let mut network_at = 0;
+        for (c, policy) in self.config.channels.iter().enumerate() {
+            let ends = &rows.ends_wire[c];
+            write_long(policy.channel as i64, buf);
+            write_array_len(ends.len(), buf);
+            for (until, total) in ends.iter().zip(&rows.network[network_at..]) {
+                until.write(buf);
+                write_long(*total, buf);
+            }
+            network_at += ends.len();
+            if !ends.is_empty() {
+                buf.push(0);
+            }
+            let mine = &rows.rows[rows.by_channel[c].clone()];
+            write_array_len(mine.len(), buf);
+            for row in mine {
+                let p = &book.positions[row.position as usize];
+                match self.location_wire.get(p.loc as usize) {
+                    Some(Some(name)) => name.write(buf),
+                    _ => write_str(self.locs.name(p.loc), buf),
+                }
+                write_long(i64::from(p.on_hand()), buf);
+                write_long(i64::from(p.reserved()), buf);
+                write_long(i64::from(row.safety_stock), buf);
+                write_array_len(ends.len(), buf);
+                let start = row.atp as usize;
+                for (until, v) in ends.iter().zip(&rows.atp[start..start + ends.len()]) {
+                    until.write(buf);
+                    write_long(*v, buf);
+                }
+                if !ends.is_empty() {
+                    buf.push(0);
+                }
+            }
+            if !mine.is_empty() {
+                buf.push(0);
+            }
+        }
+        if channels > 0 {
+            buf.push(0);
+        }
+    }
+
+    /// Appends the fields of `sku`'s message before `channels` (event_id, event_time,
+    /// source, sku, version), for the message of version `version`.
+    fn write_head(&self, sku: Id, version: u64, buf: &mut Vec<u8>) {
+        use allot_schemas::codec::wire::{write_long, write_str};
         let name = self.skus.name(sku);
-        let buf = &mut out.bytes;
-        let key_start = buf.len();
-        buf.extend_from_slice(name.as_bytes());
-        let value_start = buf.len();
-        write_header(schema_id, buf);
-        // event_id, event_time, source, sku, version
-        let version = book.version as i64;
-        let digits = version.to_string();
+        let mut digits = [0u8; 20];
+        let digits = decimal(version, &mut digits);
         write_long(
             (b"availability/".len() + name.len() + 1 + digits.len()) as i64,
             buf,
@@ -844,70 +949,11 @@ impl AvailabilityEngine {
         buf.extend_from_slice(b"availability/");
         buf.extend_from_slice(name.as_bytes());
         buf.push(b'/');
-        buf.extend_from_slice(digits.as_bytes());
-        write_long(book.changed_at.max(0), buf);
+        buf.extend_from_slice(digits);
+        write_long(self.books[&sku].changed_at.max(0), buf);
         write_str(&self.config.source, buf);
         write_str(name, buf);
-        write_long(version, buf);
-        // channels: one block with every channel.
-        let channels = self.config.channels.len();
-        write_long(channels as i64, buf);
-        let mut order: Vec<(u32, usize, usize)> = Vec::with_capacity(rows.rows.len());
-        let mut offset = 0usize;
-        let mut starts = Vec::with_capacity(rows.rows.len());
-        for row in &rows.rows {
-            starts.push(offset);
-            offset += rows.bucket_ends[row.channel as usize].len();
-        }
-        for (c, policy) in self.config.channels.iter().enumerate() {
-            let ends = &rows.bucket_ends[c];
-            write_long(policy.channel as i64, buf);
-            // network: sum per bucket of this channel's rows.
-            order.clear();
-            for (i, row) in rows.rows.iter().enumerate() {
-                if row.channel as usize == c {
-                    let p = &book.positions[row.position as usize];
-                    order.push((self.location_rank[p.loc as usize], i, starts[i]));
-                }
-            }
-            write_array_len(ends.len(), buf);
-            for (b, until) in ends.iter().enumerate() {
-                let total: i64 = order.iter().map(|(_, _, start)| rows.atp[start + b]).sum();
-                write_long(*until, buf);
-                write_long(total, buf);
-            }
-            if !ends.is_empty() {
-                buf.push(0);
-            }
-            order.sort_unstable_by_key(|(rank, _, _)| *rank);
-            write_array_len(order.len(), buf);
-            for &(_, i, start) in &order {
-                let row = &rows.rows[i];
-                let p = &book.positions[row.position as usize];
-                write_str(self.locs.name(p.loc), buf);
-                write_long(i64::from(p.on_hand()), buf);
-                write_long(i64::from(p.reserved()), buf);
-                write_long(i64::from(row.safety_stock), buf);
-                write_array_len(ends.len(), buf);
-                for (b, until) in ends.iter().enumerate() {
-                    write_long(*until, buf);
-                    write_long(rows.atp[start + b], buf);
-                }
-                if !ends.is_empty() {
-                    buf.push(0);
-                }
-            }
-            if !order.is_empty() {
-                buf.push(0);
-            }
-        }
-        if channels > 0 {
-            buf.push(0);
-        }
-        out.items.push(EncodedItem {
-            key: key_start..value_start,
-            value: value_start..buf.len(),
-        });
+        write_long(version as i64, buf);
     }
 
     /// The availability of `sku` as it stands, with the version of the last message
@@ -932,43 +978,77 @@ impl AvailabilityEngine {
         all
     }
 
-    /// Computes every published row of `sku` into `rows`: per eligible, non-empty position
-    /// and channel, its safety stock and its ATP per bucket.
+    /// Computes every published row of `sku` into `rows`: per channel, per eligible,
+    /// non-empty position in the order of location ranks (wire order when the ranks are
+    /// fresh), its safety stock and its ATP per bucket; and the network ATP per channel
+    /// and bucket.
     fn rows(&self, sku: Id, rows: &mut Rows) {
         rows.clear();
+        let channels = &self.config.channels;
+        rows.network
+            .extend(rows.bucket_ends.iter().flatten().map(|_| 0));
         let Some(book) = self.books.get(&sku) else {
+            rows.by_channel.resize(channels.len(), 0..0);
             return;
         };
-        let sku_scoped = self.safety.has_sku_policy(sku);
+        // Eligible positions by location rank: (rank << 32 | index, channel mask).
         for (i, p) in book.positions.iter().enumerate() {
             if p.is_empty() {
                 continue;
             }
-            let Some(mask) = self.locations.get(&p.loc).map(|l| l.channel_mask) else {
+            let mask = self.channel_masks.get(p.loc as usize).copied().unwrap_or(0);
+            if mask == 0 {
                 continue;
-            };
-            for (c, policy) in self.config.channels.iter().enumerate() {
+            }
+            let rank = self.location_rank.get(p.loc as usize).copied();
+            let rank = u64::from(rank.unwrap_or(p.loc));
+            rows.order.push((rank << 32 | i as u64, mask));
+        }
+        if !rows.order.is_sorted_by_key(|(key, _)| *key) {
+            rows.order.sort_unstable_by_key(|(key, _)| *key);
+        }
+        let sku_scoped = self.safety.has_sku_policy(sku);
+        let mut network_at = 0;
+        for (c, policy) in channels.iter().enumerate() {
+            let ends = &rows.bucket_ends[c];
+            let network = &mut rows.network[network_at..network_at + ends.len()];
+            network_at += ends.len();
+            let first = rows.rows.len();
+            let (on_hand, in_transit, on_order) = (
+                policy.counts_on_hand(),
+                policy.counts_in_transit(),
+                policy.counts_on_order(),
+            );
+            for &(key, mask) in &rows.order {
                 if mask & (1 << c) == 0 {
                     continue;
                 }
+                let i = key as u32;
+                let p = &book.positions[i as usize];
                 let ss = self.safety.units(sku_scoped, sku, p.loc, c as u8);
-                let base = if policy.counts_on_hand() {
-                    i64::from(p.on_hand())
-                } else {
-                    0
-                } - i64::from(p.reserved())
+                let base = if on_hand { i64::from(p.on_hand()) } else { 0 }
+                    - i64::from(p.reserved())
                     - i64::from(ss);
-                let (in_transit, on_order) = (policy.counts_in_transit(), policy.counts_on_order());
                 rows.rows.push(Row {
-                    channel: c as u8,
-                    position: i as u32,
+                    position: i,
                     safety_stock: ss,
+                    atp: rows.atp.len() as u32,
                 });
-                for until in &rows.bucket_ends[c] {
-                    rows.atp
-                        .push((base + p.inbound_due(*until, in_transit, on_order)).max(0));
+                if p.inbound().is_empty() {
+                    let v = base.max(0);
+                    for n in network.iter_mut() {
+                        rows.atp.push(v);
+                        *n += v;
+                    }
+                } else {
+                    for (until, n) in ends.iter().zip(network.iter_mut()) {
+                        let v = (base + p.inbound_due(*until, in_transit, on_order)).max(0);
+                        rows.atp.push(v);
+                        *n += v;
+                    }
                 }
             }
+            rows.by_channel.push(first..rows.rows.len());
         }
     }
 
@@ -979,8 +1059,9 @@ impl AvailabilityEngine {
         } else {
             self.watermark.div_euclid(DAY_MS)
         };
-        rows.bucket_ends
-            .resize(self.config.channels.len(), Vec::new());
+        let channels = self.config.channels.len();
+        rows.bucket_ends.resize(channels, Vec::new());
+        rows.ends_wire.resize(channels, Vec::new());
         for (c, policy) in self.config.channels.iter().enumerate() {
             let ends = &mut rows.bucket_ends[c];
             ends.clear();
@@ -990,79 +1071,55 @@ impl AvailabilityEngine {
                     .iter()
                     .map(|d| (today + i64::from(*d) + 1) * DAY_MS - 1),
             );
+            let wire = &mut rows.ends_wire[c];
+            wire.clear();
+            wire.extend(ends.iter().map(|until| WireLong::new(*until)));
         }
-    }
-
-    fn content_hash(&self, sku: Id, rows: &Rows) -> u64 {
-        let book = &self.books[&sku];
-        let mut h = Xxh3::new();
-        for ends in &rows.bucket_ends {
-            for until in ends {
-                h.update(&until.to_le_bytes());
-            }
-        }
-        for row in &rows.rows {
-            let p = &book.positions[row.position as usize];
-            h.update(&[row.channel]);
-            h.update(&p.loc.to_le_bytes());
-            h.update(&p.on_hand().to_le_bytes());
-            h.update(&p.reserved().to_le_bytes());
-            h.update(&row.safety_stock.to_le_bytes());
-        }
-        for v in &rows.atp {
-            h.update(&v.to_le_bytes());
-        }
-        h.digest()
     }
 
     fn build(&self, sku: Id, rows: &Rows) -> Availability {
         let book = &self.books[&sku];
-        let mut channels: Vec<ChannelAvailability> = self
+        let mut network_at = 0;
+        let mut channels: Vec<ChannelAvailability> = Vec::with_capacity(rows.by_channel.len());
+        for ((policy, ends), mine) in self
             .config
             .channels
             .iter()
             .zip(&rows.bucket_ends)
-            .map(|(policy, ends)| ChannelAvailability {
+            .zip(&rows.by_channel)
+        {
+            let bucket = |(until, atp): (&i64, &i64)| AtpBucket {
+                until: *until,
+                atp: *atp,
+            };
+            let network = &rows.network[network_at..network_at + ends.len()];
+            network_at += ends.len();
+            let mut locations: Vec<LocationAvailability> = rows.rows[mine.clone()]
+                .iter()
+                .map(|row| {
+                    let p = &book.positions[row.position as usize];
+                    let start = row.atp as usize;
+                    LocationAvailability {
+                        location_id: self.locs.name(p.loc).to_owned(),
+                        on_hand: i64::from(p.on_hand()),
+                        reserved: i64::from(p.reserved()),
+                        safety_stock: i64::from(row.safety_stock),
+                        buckets: ends
+                            .iter()
+                            .zip(&rows.atp[start..start + ends.len()])
+                            .map(bucket)
+                            .collect(),
+                    }
+                })
+                .collect();
+            // In wire order already when the ranks are fresh (flushes); not so for
+            // snapshots taken after new locations were interned.
+            locations.sort_unstable_by(|a, b| a.location_id.cmp(&b.location_id));
+            channels.push(ChannelAvailability {
                 channel: policy.channel,
-                network: ends
-                    .iter()
-                    .map(|until| AtpBucket {
-                        until: *until,
-                        atp: 0,
-                    })
-                    .collect(),
-                locations: Vec::new(),
-            })
-            .collect();
-        let mut atp = rows.atp.as_slice();
-        for row in &rows.rows {
-            let p = &book.positions[row.position as usize];
-            let ch = &mut channels[row.channel as usize];
-            let (mine, rest) = atp.split_at(ch.network.len());
-            atp = rest;
-            for (n, v) in ch.network.iter_mut().zip(mine) {
-                n.atp += v;
-            }
-            ch.locations.push(LocationAvailability {
-                location_id: self.locs.name(p.loc).to_owned(),
-                on_hand: i64::from(p.on_hand()),
-                reserved: i64::from(p.reserved()),
-                safety_stock: i64::from(row.safety_stock),
-                buckets: ch
-                    .network
-                    .iter()
-                    .zip(mine)
-                    .map(|(n, v)| AtpBucket {
-                        until: n.until,
-                        atp: *v,
-                    })
-                    .collect(),
+                network: ends.iter().zip(network).map(bucket).collect(),
+                locations,
             });
-        }
-        // Interned ids follow arrival order; the wire lists locations by id string.
-        for ch in &mut channels {
-            ch.locations
-                .sort_unstable_by(|a, b| a.location_id.cmp(&b.location_id));
         }
         let name = self.skus.name(sku);
         Availability {
@@ -1081,6 +1138,85 @@ impl AvailabilityEngine {
         self.bucket_ends_into(&mut rows);
         self.rows(sku, &mut rows);
         self.build(sku, &rows)
+    }
+}
+
+/// How a flush writes the messages it publishes.
+trait Publisher {
+    /// Writes the candidate message of `sku` from `rows`, at the version it gets if
+    /// published; returns the hash of its `channels` bytes.
+    fn write(&mut self, engine: &AvailabilityEngine, sku: Id, rows: &Rows) -> u64;
+    /// Publishes the candidate just written (`keep`; the sku's book carries its new version)
+    /// or forgets it.
+    fn finish(&mut self, engine: &AvailabilityEngine, sku: Id, rows: &Rows, keep: bool);
+}
+
+/// Publishes `Availability` records.
+struct Records<'a> {
+    out: &'a mut Vec<Availability>,
+    /// The `channels` bytes, for the hash only.
+    channels: Vec<u8>,
+}
+
+impl Publisher for Records<'_> {
+    fn write(&mut self, engine: &AvailabilityEngine, sku: Id, rows: &Rows) -> u64 {
+        self.channels.clear();
+        engine.write_channels(sku, rows, &mut self.channels);
+        xxhash_rust::xxh3::xxh3_64(&self.channels)
+    }
+
+    fn finish(&mut self, engine: &AvailabilityEngine, sku: Id, rows: &Rows, keep: bool) {
+        if keep {
+            self.out.push(engine.build(sku, rows));
+        }
+    }
+}
+
+/// Publishes keys and Confluent-framed values: writes each candidate message in place and
+/// cuts it off again if it is not published.
+struct Encoded<'a> {
+    schema_id: u32,
+    out: &'a mut EncodedBatch,
+    key_start: usize,
+    value_start: usize,
+}
+
+impl Publisher for Encoded<'_> {
+    fn write(&mut self, engine: &AvailabilityEngine, sku: Id, rows: &Rows) -> u64 {
+        use allot_schemas::codec::confluent::write_header;
+        let buf = &mut self.out.bytes;
+        self.key_start = buf.len();
+        buf.extend_from_slice(engine.skus.name(sku).as_bytes());
+        self.value_start = buf.len();
+        write_header(self.schema_id, buf);
+        engine.write_head(sku, engine.books[&sku].changes, buf);
+        let channels_start = buf.len();
+        engine.write_channels(sku, rows, buf);
+        xxhash_rust::xxh3::xxh3_64(&buf[channels_start..])
+    }
+
+    fn finish(&mut self, _: &AvailabilityEngine, _: Id, _: &Rows, keep: bool) {
+        if keep {
+            self.out.items.push(EncodedItem {
+                key: self.key_start..self.value_start,
+                value: self.value_start..self.out.bytes.len(),
+            });
+        } else {
+            self.out.bytes.truncate(self.key_start);
+        }
+    }
+}
+
+/// Writes `n` in decimal into `buf`, returning the digits.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
     }
 }
 
@@ -1138,12 +1274,39 @@ impl EncodedBatch {
     }
 }
 
-/// One published (position, channel) pair of a sku; its ATP values follow in `Rows::atp`.
+/// An Avro `long`, encoded once and copied in one fixed-size move.
+#[derive(Debug, Clone, Copy)]
+struct WireLong {
+    bytes: [u8; 10],
+    len: u8,
+}
+
+impl WireLong {
+    fn new(v: i64) -> WireLong {
+        let mut buf = Vec::with_capacity(10);
+        allot_schemas::codec::wire::write_long(v, &mut buf);
+        let mut bytes = [0u8; 10];
+        bytes[..buf.len()].copy_from_slice(&buf);
+        WireLong {
+            bytes,
+            len: buf.len() as u8,
+        }
+    }
+
+    #[inline]
+    fn write(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.bytes);
+        buf.truncate(buf.len() - (10 - usize::from(self.len)));
+    }
+}
+
+/// One published (position, channel) pair of a sku.
 #[derive(Debug, Clone, Copy)]
 struct Row {
-    channel: u8,
     position: u32,
     safety_stock: i32,
+    /// Where its ATP values (one per bucket of the channel) start in `Rows::atp`.
+    atp: u32,
 }
 
 /// Scratch space for computing a sku's availability once per flush and reusing it for the
@@ -1152,15 +1315,27 @@ struct Row {
 struct Rows {
     /// Per channel, the bucket end dates.
     bucket_ends: Vec<Vec<i64>>,
+    /// Per channel and bucket, the end date as an Avro long.
+    ends_wire: Vec<Vec<WireLong>>,
+    /// Eligible positions (location rank << 32 | index, channel mask), by location rank.
+    order: Vec<(u64, u8)>,
+    /// Channel after channel, each in wire order of locations.
     rows: Vec<Row>,
+    /// Per channel, its range of `rows`.
+    by_channel: Vec<std::ops::Range<usize>>,
     /// ATP per bucket, row after row.
     atp: Vec<i64>,
+    /// Network ATP per bucket, channel after channel.
+    network: Vec<i64>,
 }
 
 impl Rows {
     fn clear(&mut self) {
+        self.order.clear();
         self.rows.clear();
+        self.by_channel.clear();
         self.atp.clear();
+        self.network.clear();
     }
 }
 

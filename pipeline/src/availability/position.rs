@@ -49,6 +49,8 @@ struct Extra {
     oldest: i64,
     /// Inbound supply lines, in no particular order.
     inbound: Vec<Inbound>,
+    /// Damaged or otherwise unsellable units; never available.
+    unsellable: i32,
 }
 
 /// The stock of one sku at one location. 40 bytes, so 20 million of them fit in under 1 GB.
@@ -62,8 +64,9 @@ pub struct Position {
     base: i32,
     /// Units allocated to orders and not yet shipped or picked up.
     reserved: i32,
-    /// Damaged or otherwise unsellable units; never available.
-    unsellable: i32,
+    /// How many inbound lines `extra` holds, so that publishing (which reads every
+    /// position of a sku) need not follow the pointer to learn there are none.
+    inbound_lines: u32,
     /// Ranks counts that share one event time (low bits of the event id's hash), so the
     /// winner does not depend on arrival order.
     count_rank: u32,
@@ -82,7 +85,7 @@ impl Position {
             on_hand: 0,
             base: 0,
             reserved: 0,
-            unsellable: 0,
+            inbound_lines: 0,
             count_rank: 0,
             horizon: i64::MIN,
             extra: None,
@@ -93,7 +96,7 @@ impl Position {
     /// position is left out of availability (its ATP is 0), so whether it exists at all does
     /// not depend on the order events arrived in.
     pub fn is_empty(&self) -> bool {
-        self.on_hand == 0 && self.reserved == 0 && self.inbound().is_empty()
+        self.on_hand == 0 && self.reserved == 0 && self.inbound_lines == 0
     }
 
     /// Sellable units at the location.
@@ -108,7 +111,10 @@ impl Position {
 
     /// Inbound supply lines.
     pub fn inbound(&self) -> &[Inbound] {
-        self.extra.as_deref().map_or(&[], |e| &e.inbound)
+        match self.extra.as_deref() {
+            Some(e) if self.inbound_lines > 0 => &e.inbound,
+            _ => &[],
+        }
     }
 
     /// Applies a delta to on hand that happened at `time`; returns whether on hand changed.
@@ -191,13 +197,17 @@ impl Position {
 
     /// Changes unsellable units by `qty`.
     pub fn add_unsellable(&mut self, qty: i32) {
-        self.unsellable += qty;
+        if qty != 0 {
+            self.extra_mut().unsellable += qty;
+            self.shrink_extra();
+        }
     }
 
     /// Adds an inbound supply line.
     pub fn add_inbound(&mut self, line: Inbound) {
         if line.qty != 0 {
             self.extra_mut().inbound.push(line);
+            self.inbound_lines += 1;
         }
     }
 
@@ -209,6 +219,7 @@ impl Position {
         let before = extra.inbound.len();
         extra.inbound.retain(|l| l.doc != doc);
         let removed = extra.inbound.len() != before;
+        self.inbound_lines = extra.inbound.len() as u32;
         self.shrink_extra();
         removed
     }
@@ -232,6 +243,7 @@ impl Position {
                 pending: Vec::new(),
                 oldest: i64::MAX,
                 inbound: Vec::new(),
+                unsellable: 0,
             })
         })
     }
@@ -240,7 +252,7 @@ impl Position {
         if self
             .extra
             .as_deref()
-            .is_some_and(|e| e.pending.is_empty() && e.inbound.is_empty())
+            .is_some_and(|e| e.pending.is_empty() && e.inbound.is_empty() && e.unsellable == 0)
         {
             self.extra = None;
         }
@@ -320,6 +332,28 @@ mod tests {
         assert!(p.remove_inbound(1));
         assert!(!p.remove_inbound(1));
         assert_eq!(p.inbound_due(20, true, true), 7);
+    }
+
+    #[test]
+    fn unsellable_units_and_inbound_lines_keep_their_box() {
+        let mut p = Position::new(0);
+        p.add_unsellable(0);
+        assert!(p.extra.is_none(), "nothing unsellable, no box");
+        p.add_unsellable(3);
+        p.add_inbound(Inbound {
+            doc: 1,
+            kind: SupplyKind::InTransit,
+            due: 10,
+            qty: 5,
+        });
+        assert!(!p.is_empty());
+        p.fold(100);
+        assert!(p.remove_inbound(1));
+        assert!(p.is_empty(), "unsellable units are not published");
+        assert_eq!(p.inbound(), &[]);
+        assert_eq!(p.extra.as_deref().map(|e| e.unsellable), Some(3));
+        p.add_unsellable(-3);
+        assert!(p.extra.is_none());
     }
 
     #[test]

@@ -178,9 +178,12 @@ pub struct SafetyStock {
     patterns: u8,
     /// Skus named by some policy: only these need the full lookup.
     skus: HashSet<Id, FixedState>,
-    /// For every other sku, the resolved units per (location, channel): `None` location for
-    /// locations no policy names. Rebuilt when a policy changes (rare).
-    by_location: HashMap<(Option<Id>, u8), i32, FixedState>,
+    /// For every other sku, the resolved units per channel at locations no policy names.
+    /// Rebuilt when a policy changes (rare), as is `by_location`.
+    anywhere: Vec<i32>,
+    /// For every other sku, the resolved units per channel at each location some policy
+    /// names (indexed by location id; `None` for the others).
+    by_location: Vec<Option<Box<[i32]>>>,
 }
 
 /// Scope patterns from most to least specific: sku beats location beats channel.
@@ -246,12 +249,22 @@ impl SafetyStock {
         );
         locations.sort_unstable();
         locations.dedup();
-        let mut by_location = HashMap::default();
-        for loc in locations {
-            for c in 0..self.channels {
-                by_location.insert((loc, c), self.lookup(None, loc, c));
+        let this = &*self;
+        let units = |loc| -> Box<[i32]> {
+            (0..this.channels)
+                .map(|c| this.lookup(None, loc, c))
+                .collect()
+        };
+        let anywhere = units(None).into_vec();
+        let mut by_location: Vec<Option<Box<[i32]>>> = Vec::new();
+        for loc in locations.into_iter().flatten() {
+            let i = loc as usize;
+            if by_location.len() <= i {
+                by_location.resize(i + 1, None);
             }
+            by_location[i] = Some(units(Some(loc)));
         }
+        self.anywhere = anywhere;
         self.by_location = by_location;
     }
 
@@ -269,11 +282,11 @@ impl SafetyStock {
         if sku_scoped {
             return self.lookup(Some(sku), Some(loc), channel);
         }
-        self.by_location
-            .get(&(Some(loc), channel))
-            .or_else(|| self.by_location.get(&(None, channel)))
-            .copied()
-            .unwrap_or(0)
+        let units = match self.by_location.get(loc as usize) {
+            Some(Some(units)) => &units[..],
+            _ => &self.anywhere[..],
+        };
+        units.get(usize::from(channel)).copied().unwrap_or(0)
     }
 
     /// The most specific policy for the scope, trying the patterns in order.

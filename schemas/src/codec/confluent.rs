@@ -28,6 +28,21 @@ pub fn split(message: &[u8]) -> Result<(u32, &[u8]), CodecError> {
     Ok((id, &message[HEADER_LEN..]))
 }
 
+/// One decoded record per topic, kept to be decoded into again by
+/// [`ConfluentCodec::decode_slot`] so that decoding reuses their strings and vectors.
+#[derive(Debug, Clone)]
+pub struct RecordSlots {
+    slots: Vec<Option<AnyRecord>>,
+}
+
+impl Default for RecordSlots {
+    fn default() -> Self {
+        RecordSlots {
+            slots: vec![None; Topic::ALL.len()],
+        }
+    }
+}
+
 /// Encodes and decodes records in the Confluent wire format, with schema ids from `S`.
 ///
 /// Decoding takes the fast path when the message's schema is the topic's current one (the
@@ -84,6 +99,59 @@ impl<S: SchemaResolver> ConfluentCodec<S> {
             super::decode(body)
         } else {
             super::decode_resolving(writer.schema(), body)
+        }
+    }
+
+    /// Decodes a framed message of `R`'s topic into `record`, reusing its strings and vectors
+    /// when the message has the topic's current schema (see [`super::decode_into`]); an older
+    /// schema version is resolved and replaces `record`. On error `record` holds a mix of old
+    /// and new values; overwrite it before using it.
+    pub fn decode_into<R: Record>(&self, message: &[u8], record: &mut R) -> Result<(), CodecError> {
+        let (id, body) = split(message)?;
+        if self.resolver.is_current(R::TOPIC, id) {
+            return super::decode_into(body, record);
+        }
+        *record = self.decode(message)?;
+        Ok(())
+    }
+
+    /// [`decode_into`](Self::decode_into) for a topic known only at run time: reuses
+    /// `record` if it is of `topic`, replaces it otherwise.
+    pub fn decode_any_into(
+        &self,
+        topic: Topic,
+        message: &[u8],
+        record: &mut AnyRecord,
+    ) -> Result<(), CodecError> {
+        if record.topic() == topic {
+            super::with_inner!(record, r => self.decode_into(message, r))
+        } else {
+            *record = self.decode_any(topic, message)?;
+            Ok(())
+        }
+    }
+
+    /// Decodes a framed message of `topic` into the slot `slots` keeps for that topic
+    /// (see [`RecordSlots`]) and returns it. The fastest way to decode a stream of mixed
+    /// topics: once the slots have grown, decoding allocates nothing.
+    pub fn decode_slot<'a>(
+        &self,
+        topic: Topic,
+        message: &[u8],
+        slots: &'a mut RecordSlots,
+    ) -> Result<&'a AnyRecord, CodecError> {
+        let slot = &mut slots.slots[topic.index()];
+        let decoded = match slot {
+            Some(record) => self.decode_any_into(topic, message, record),
+            None => self.decode_any(topic, message).map(|r| *slot = Some(r)),
+        };
+        match decoded {
+            Ok(()) => Ok(slot.as_ref().expect("filled above")),
+            Err(e) => {
+                // Do not leave a half-overwritten record around.
+                *slot = None;
+                Err(e)
+            }
         }
     }
 

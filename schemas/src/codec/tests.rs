@@ -209,6 +209,52 @@ fn check_schema_data_fits_type<R: Record>(value: &Value) -> TestCaseResult {
     Ok(())
 }
 
+/// Decoding `record`'s bytes into `before` (another record of the topic, whose strings and
+/// vectors get reused) gives `record`, directly and through the Confluent codec's slots.
+fn check_decode_into<R: Record>(record: &R, before: R) -> TestCaseResult
+where
+    AnyRecord: From<R>,
+{
+    let mut body = Vec::new();
+    encode(record, &mut body).map_err(fail)?;
+    let mut into = before.clone();
+    decode_into(&body, &mut into).map_err(fail)?;
+    prop_assert_eq!(&into, record);
+
+    let codec = ConfluentCodec::new(StaticResolver::new());
+    let mut framed = Vec::new();
+    codec.encode(record, &mut framed).map_err(fail)?;
+    let mut slots = RecordSlots::default();
+    // Empty slot, a slot holding another record of the topic, a slot holding the record.
+    for _ in 0..3 {
+        let got = codec
+            .decode_slot(R::TOPIC, &framed, &mut slots)
+            .map_err(fail)?;
+        prop_assert_eq!(got, &AnyRecord::from(record.clone()));
+        let mut other = Vec::new();
+        codec.encode(&before, &mut other).map_err(fail)?;
+        codec
+            .decode_slot(R::TOPIC, &other, &mut slots)
+            .map_err(fail)?;
+    }
+    // A record of another topic is replaced.
+    let mut any = AnyRecord::DeadLetter(testkit::sample());
+    if R::TOPIC != Topic::DeadLetters {
+        decode_any_into(R::TOPIC, &body, &mut any).map_err(fail)?;
+        prop_assert_eq!(any, AnyRecord::from(record.clone()));
+    }
+    // A truncated body is refused and does not poison the slot.
+    if !framed.is_empty() {
+        let cut = &framed[..framed.len() - 1];
+        prop_assert!(codec.decode_slot(R::TOPIC, cut, &mut slots).is_err());
+        let got = codec
+            .decode_slot(R::TOPIC, &framed, &mut slots)
+            .map_err(fail)?;
+        prop_assert_eq!(got, &AnyRecord::from(record.clone()));
+    }
+    Ok(())
+}
+
 macro_rules! per_topic {
     ($($test:ident: $ty:ty,)*) => {
         mod fast_path_matches_generic_path {
@@ -218,6 +264,18 @@ macro_rules! per_topic {
                     #[test]
                     fn $test(record in any::<$ty>()) {
                         check_round_trip(&record)?;
+                    }
+                )*
+            }
+        }
+
+        mod decode_into_equals_decode {
+            use super::*;
+            proptest! {
+                $(
+                    #[test]
+                    fn $test(record in any::<$ty>(), before in any::<$ty>()) {
+                        check_decode_into(&record, before)?;
                     }
                 )*
             }

@@ -34,17 +34,44 @@ pub trait AvroDatum: Sized + sealed::Sealed {
     fn write_avro(&self, out: &mut Vec<u8>);
     /// Reads one value from the front of `input`, advancing it.
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError>;
+    /// Reads one value from the front of `input` into `self`, reusing the strings and
+    /// vectors `self` already holds (no allocation when they are large enough). On error
+    /// `self` holds a mix of old and new values and must be overwritten before use.
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        *self = Self::read_avro(input)?;
+        Ok(())
+    }
 }
 
 /// Appends `v` as a zigzag varint (Avro `int` and `long`).
 #[inline]
 pub fn write_long(v: i64, out: &mut Vec<u8>) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push(z as u8 | 0x80);
-        z >>= 7;
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    if z < 0x80 {
+        out.push(z as u8);
+    } else if z < 0x4000 {
+        out.extend_from_slice(&[z as u8 | 0x80, (z >> 7) as u8]);
+    } else {
+        write_varint(z, out);
     }
-    out.push(z as u8);
+}
+
+/// Appends a varint of three bytes or more (timestamps take 6): built on the stack and
+/// appended with one fixed-size copy, then the unused tail is cut, which is cheaper than a
+/// push per byte.
+#[inline(never)]
+fn write_varint(mut z: u64, out: &mut Vec<u8>) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    while z >= 0x80 {
+        bytes[n] = z as u8 | 0x80;
+        z >>= 7;
+        n += 1;
+    }
+    bytes[n] = z as u8;
+    out.extend_from_slice(&bytes);
+    out.truncate(out.len() - (bytes.len() - 1 - n));
 }
 
 /// Appends `s` as an Avro `string` (length, then UTF-8 bytes).
@@ -169,11 +196,21 @@ impl AvroDatum for String {
     }
     #[inline]
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
-        let bytes = read_slice(input)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| WireError("string is not UTF-8"))
+        read_str(input).map(str::to_owned)
     }
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        let s = read_str(input)?;
+        self.clear();
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// Reads an Avro `string` without copying it.
+#[inline]
+fn read_str<'a>(input: &mut &'a [u8]) -> Result<&'a str, WireError> {
+    std::str::from_utf8(read_slice(input)?).map_err(|_| WireError("string is not UTF-8"))
 }
 
 impl AvroDatum for ByteBuf {
@@ -185,6 +222,13 @@ impl AvroDatum for ByteBuf {
     #[inline]
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
         read_slice(input).map(|bytes| ByteBuf::from(bytes.to_vec()))
+    }
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        let bytes = read_slice(input)?;
+        self.clear();
+        self.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -208,6 +252,16 @@ impl<T: AvroDatum> AvroDatum for Option<T> {
             _ => Err(WireError("union branch index out of range")),
         }
     }
+    #[inline]
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        match (read_long(input)?, self.as_mut()) {
+            (0, _) => *self = None,
+            (1, Some(value)) => value.read_avro_into(input)?,
+            (1, None) => *self = Some(T::read_avro(input)?),
+            _ => return Err(WireError("union branch index out of range")),
+        }
+        Ok(())
+    }
 }
 
 /// Written as one block and the empty end block (as the reference implementations do); read in
@@ -225,9 +279,18 @@ impl<T: AvroDatum> AvroDatum for Vec<T> {
     }
     fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
         let mut items = Vec::new();
+        items.read_avro_into(input)?;
+        Ok(items)
+    }
+    /// Overwrites the items `self` has, then appends or truncates.
+    fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+        let mut len = 0;
         loop {
             let count = match read_long(input)? {
-                0 => return Ok(items),
+                0 => {
+                    self.truncate(len);
+                    return Ok(());
+                }
                 n if n < 0 => {
                     read_long(input)?; // The block's size in bytes, for skipping; not needed.
                     n.checked_neg()
@@ -241,9 +304,13 @@ impl<T: AvroDatum> AvroDatum for Vec<T> {
                 .ok()
                 .filter(|n| *n <= input.len())
                 .ok_or(WireError("array block longer than the message"))?;
-            items.reserve(count);
+            self.reserve((len + count).saturating_sub(self.len()));
             for _ in 0..count {
-                items.push(T::read_avro(input)?);
+                match self.get_mut(len) {
+                    Some(item) => item.read_avro_into(input)?,
+                    None => self.push(T::read_avro(input)?),
+                }
+                len += 1;
             }
         }
     }
@@ -287,6 +354,12 @@ macro_rules! avro_record {
             #[inline]
             fn read_avro(input: &mut &[u8]) -> Result<Self, WireError> {
                 Ok($ty { $($field: AvroDatum::read_avro(input)?),* })
+            }
+            #[inline]
+            fn read_avro_into(&mut self, input: &mut &[u8]) -> Result<(), WireError> {
+                let $ty { $($field),* } = self;
+                $($field.read_avro_into(input)?;)*
+                Ok(())
             }
         }
     };
@@ -765,6 +838,9 @@ mod tests {
         check_long(1, &[2]);
         check_long(-64, &[0x7f]);
         check_long(64, &[0x80, 1]);
+        check_long(-8192, &[0xff, 0x7f]);
+        check_long(8192, &[0x80, 0x80, 1]);
+        check_long(1_767_225_600_000, &[0x80, 0xa0, 0xd5, 0xed, 0xee, 0x66]);
         check_long(
             i64::MAX,
             &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
