@@ -23,7 +23,7 @@ use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format}
 use allot_connectors::http::{MetricsServer, MetricsServerConfig, availability_router};
 use allot_connectors::kafka::{Consumed, Delivery, KafkaSink, KafkaSource};
 use allot_connectors::{ConnectorMetrics, DeadLetters, ErrorAction, Origin};
-use allot_schemas::codec::{ConfluentCodec, SchemaResolver, StaticResolver};
+use allot_schemas::codec::{ConfluentCodec, RecordSlots, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Availability, DeadLetter, Topic};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,6 +41,9 @@ use crate::view::AvailabilityView;
 #[derive(Debug)]
 pub struct Pipeline {
     codec: ConfluentCodec,
+    /// One reused record per topic for decoding framed input (taken while a record is
+    /// applied, so the record can borrow it).
+    slots: Option<RecordSlots>,
     dead_letters: DeadLetters,
     engine: AvailabilityEngine,
     sourcing: SourcingProcessor,
@@ -77,6 +80,7 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             codec: ConfluentCodec::new(StaticResolver::new()),
+            slots: Some(RecordSlots::default()),
             dead_letters: DeadLetters::new(config.runtime.instance_name.clone(), connector_metrics),
             engine: AvailabilityEngine::new(config.availability.clone()),
             sourcing: SourcingProcessor::new(
@@ -104,8 +108,14 @@ impl Pipeline {
     /// Takes one Confluent-framed message read from `origin`.
     pub fn accept_framed(&mut self, origin: Origin<'_>, topic: Topic, key: &[u8], payload: &[u8]) {
         self.input_bytes += payload.len() as u64;
-        match self.codec.decode_any(topic, payload) {
-            Ok(record) => self.accept(origin, &record),
+        // Decoded into the slot reused for this topic: no allocation per record.
+        let mut slots = self.slots.take().unwrap_or_default();
+        let decoded = self.codec.decode_slot(topic, payload, &mut slots);
+        match decoded {
+            Ok(record) => {
+                self.accept(origin, record);
+                self.slots = Some(slots);
+            }
             Err(err) => {
                 self.input_records += 1;
                 let letter =
@@ -113,6 +123,7 @@ impl Pipeline {
                         .refuse(origin, topic.name(), Some(key), payload, &err);
                 self.tally.apply(&AnyRecord::DeadLetter(letter.clone()));
                 self.letters.push(letter);
+                self.slots = Some(slots);
             }
         }
     }
