@@ -137,14 +137,15 @@ impl KafkaConfig {
     }
 
     /// Settings of the sink's producer: idempotent (no duplicates or reordering on retry),
-    /// acknowledged by all in-sync replicas, LZ4, a short linger for batching, and a 30 s
+    /// acknowledged by all in-sync replicas, LZ4, a 1 ms linger (a flush enqueues its messages
+    /// at once, so batching needs no wait; 5 ms cost every availability message 5 ms), and a 30 s
     /// delivery timeout so a failure surfaces instead of waiting for librdkafka's 5 minutes.
     pub fn producer_config(&self) -> ClientConfig {
         let mut c = self.base();
         c.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
-            .set("linger.ms", "5")
+            .set("linger.ms", "1")
             .set("message.timeout.ms", "30000");
         self.with_properties(c)
     }
