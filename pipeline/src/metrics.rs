@@ -14,6 +14,7 @@ pub struct PipelineMetrics {
     published: IntCounter,
     positions: IntGauge,
     publish_latency: Histogram,
+    sourcing: IntCounterVec,
 }
 
 impl PipelineMetrics {
@@ -24,6 +25,7 @@ impl PipelineMetrics {
         registry.register(Box::new(m.published.clone()))?;
         registry.register(Box::new(m.positions.clone()))?;
         registry.register(Box::new(m.publish_latency.clone()))?;
+        registry.register(Box::new(m.sourcing.clone()))?;
         Ok(m)
     }
 
@@ -60,7 +62,56 @@ impl PipelineMetrics {
                 ]),
             )
             .expect("valid metric"),
+            sourcing: IntCounterVec::new(
+                Opts::new(
+                    "allot_sourcing_total",
+                    "What sourcing did, by event: orders decided, modifications, order \
+                     lines allocated / backordered / rejected, price mismatches, orders \
+                     replanned, reservations consumed / released / expired.",
+                ),
+                &["event"],
+            )
+            .expect("valid metric"),
         }
+    }
+
+    /// Moves the sourcing counters from `before` to `now` (the processor's totals).
+    pub fn sourcing(
+        &self,
+        before: &crate::sourcing::SourcingStats,
+        now: &crate::sourcing::SourcingStats,
+    ) {
+        let pairs = [
+            ("orders", before.orders, now.orders),
+            ("modifications", before.modifications, now.modifications),
+            ("line_allocated", before.allocated, now.allocated),
+            ("line_backordered", before.backordered, now.backordered),
+            ("line_rejected", before.rejected, now.rejected),
+            (
+                "price_mismatch",
+                before.price_mismatches,
+                now.price_mismatches,
+            ),
+            ("replanned", before.replanned, now.replanned),
+            (
+                "duplicate_order",
+                before.duplicate_orders,
+                now.duplicate_orders,
+            ),
+            ("reservation_consumed", before.consumed, now.consumed),
+            ("reservation_released", before.released, now.released),
+            ("reservation_expired", before.expired, now.expired),
+        ];
+        for (event, b, n) in pairs {
+            if n > b {
+                self.sourcing.with_label_values(&[event]).inc_by(n - b);
+            }
+        }
+    }
+
+    /// Sourcing events counted so far (see [`sourcing`](Self::sourcing)).
+    pub fn sourcing_total(&self, event: &str) -> u64 {
+        self.sourcing.with_label_values(&[event]).get()
     }
 
     /// Counts one applied record.

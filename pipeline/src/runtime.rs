@@ -47,6 +47,8 @@ pub struct Pipeline {
     dead_letters: DeadLetters,
     engine: AvailabilityEngine,
     sourcing: SourcingProcessor,
+    /// The sourcing totals already counted in the metrics.
+    sourcing_counted: crate::sourcing::SourcingStats,
     /// Decisions and order events not yet handed to the destination.
     records: Vec<AnyRecord>,
     tally: Tally,
@@ -88,6 +90,7 @@ impl Pipeline {
                 &config.runtime.instance_name,
             ),
             records: Vec::new(),
+            sourcing_counted: Default::default(),
             tally: Tally::default(),
             metrics,
             letters: Vec::new(),
@@ -227,6 +230,9 @@ impl Pipeline {
             self.metrics.publish_latency(t.elapsed().as_secs_f64());
         }
         self.metrics.set_positions(self.engine.positions());
+        let now = self.sourcing.stats().clone();
+        self.metrics.sourcing(&self.sourcing_counted, &now);
+        self.sourcing_counted = now;
         Flushed {
             letters: std::mem::take(&mut self.letters),
             records: std::mem::take(&mut self.records),
@@ -1188,4 +1194,61 @@ pub async fn generate(config: &AllotConfig, out: &str, rate: u64) -> anyhow::Res
     let summary = drive_to(&mut workload, &target, &options, 10_000).await?;
     eprint!("{}", summary.table());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use allot_connectors::ConnectorMetrics;
+    use allot_schemas::*;
+
+    use super::*;
+
+    /// The demo's workload through a `Pipeline`: sourcing's counters reach the metrics at
+    /// the flush, and decisions come out with it.
+    #[test]
+    fn sourcing_is_counted_in_the_metrics_at_the_flush() {
+        let mut config = AllotConfig::default();
+        config.workload.days = 1;
+        config.workload.orders_per_day = 500.0;
+        config.sourcing.threads = 1;
+        let metrics = PipelineMetrics::unregistered();
+        let mut pipeline =
+            Pipeline::new(&config, metrics.clone(), ConnectorMetrics::unregistered());
+        let workload = allot_loadtest::Workload::new(config.workload.clone()).unwrap();
+        let mut orders = 0u64;
+        for (n, record) in workload.enumerate() {
+            orders += u64::from(matches!(record, AnyRecord::Order(_)));
+            let origin = Origin {
+                topic: record.topic().name(),
+                partition: 0,
+                offset: n as i64,
+            };
+            pipeline.accept(origin, &record);
+        }
+        assert_eq!(
+            metrics.sourcing_total("orders"),
+            0,
+            "nothing counted before a flush"
+        );
+        let mut out = EncodedBatch::default();
+        let flushed = pipeline.flush(&mut out, true);
+        let decisions = flushed
+            .records
+            .iter()
+            .filter(|r| matches!(r, AnyRecord::Decision(_)))
+            .count() as u64;
+        assert!(orders > 100, "{orders} orders");
+        assert_eq!(metrics.sourcing_total("orders"), orders);
+        assert_eq!(
+            decisions,
+            orders + metrics.sourcing_total("modifications"),
+            "one decision per order and per modification"
+        );
+        let lines = ["line_allocated", "line_backordered", "line_rejected"]
+            .map(|e| metrics.sourcing_total(e))
+            .iter()
+            .sum::<u64>();
+        assert!(metrics.sourcing_total("line_allocated") > 0);
+        assert!(lines >= orders);
+    }
 }
