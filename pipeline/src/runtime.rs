@@ -239,6 +239,40 @@ impl Pipeline {
         }
     }
 
+    /// Loads the sourcing rules of `sourcing.rules_file`, if set: JSON lines of
+    /// `SourcingRule` records, applied as if read from the topic. Returns how many.
+    pub fn load_rules(&mut self, config: &AllotConfig) -> anyhow::Result<usize> {
+        let Some(path) = &config.sourcing.rules_file else {
+            return Ok(0);
+        };
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "failed to read sourcing.rules_file {}; fix the path or unset it",
+                path.display()
+            )
+        })?;
+        let mut n = 0;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let rule: allot_schemas::SourcingRule =
+                serde_json::from_str(line).with_context(|| {
+                    format!(
+                        "{}:{}: not a SourcingRule (JSON, with the fields of \
+                     schemas/avro/sourcing_rules/v1.avsc)",
+                        path.display(),
+                        i + 1
+                    )
+                })?;
+            self.sourcing
+                .apply(&AnyRecord::SourcingRule(rule), &mut self.engine)
+                .map_err(|(_, why)| anyhow::anyhow!("{}:{}: {why}", path.display(), i + 1))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The availability engine (for snapshots).
     pub fn engine(&self) -> &AvailabilityEngine {
         &self.engine
@@ -454,6 +488,7 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     let span_ms = (end - start).max(1) as u64;
     let bar = progress_bar(config.runtime.progress, "demo", Some(span_ms));
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    pipeline.load_rules(config)?;
     pipeline.view = view;
     let mut published = Published::default();
     let mut letters = 0u64;
@@ -544,6 +579,7 @@ pub async fn replay(
     let started = Instant::now();
     let bar = progress_bar(config.runtime.progress, "replay", None);
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    pipeline.load_rules(config)?;
     pipeline.view = view;
     let codec = ConfluentCodec::new(StaticResolver::new());
     let mut published = Published::default();
@@ -690,6 +726,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             "failed to create the Kafka consumer; check kafka.bootstrap_servers and kafka.group_id",
         )?;
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    pipeline.load_rules(config)?;
     pipeline.view = view;
     pipeline.paced_since = Some(Instant::now());
     let mut lanes = Lanes::default();
@@ -1205,6 +1242,61 @@ mod tests {
 
     /// The demo's workload through a `Pipeline`: sourcing's counters reach the metrics at
     /// the flush, and decisions come out with it.
+    #[test]
+    fn sourcing_rules_load_from_a_file_and_a_bad_line_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.jsonl");
+        let rule = SourcingRule {
+            event_id: "r-1".into(),
+            event_time: 0,
+            source: "file".into(),
+            rule_id: "web-ship-dc-only".into(),
+            channel: Some(Channel::Web),
+            fulfilment: Some(FulfilmentType::ShipToHome),
+            priority: 10,
+            distribution_group: "ecom".into(),
+            supply_types: vec![SupplyType::OnHand],
+            horizon_days: 0,
+            strategy: SourcingStrategy::MinimizeSplits,
+            priority_location_ids: vec![],
+            excluded_location_ids: vec!["store-9".into()],
+            max_splits: 1,
+            cost: CostWeights {
+                shipping_cents_per_km: 1.0,
+                shipping_cents_per_package: 500,
+                split_penalty_cents: 800,
+                store_labour_cents_per_unit: 150,
+                lateness_cents_per_day: 300,
+                balancing_cents_per_unit: 0,
+            },
+            active: true,
+        };
+        std::fs::write(&path, serde_json::to_string(&rule).unwrap() + "\n").unwrap();
+        let mut config = AllotConfig::default();
+        config.sourcing.rules_file = Some(path.clone());
+        let mut pipeline = Pipeline::new(
+            &config,
+            PipelineMetrics::unregistered(),
+            ConnectorMetrics::unregistered(),
+        );
+        assert_eq!(pipeline.load_rules(&config).unwrap(), 1);
+        let r = pipeline
+            .sourcing
+            .rule(Channel::Web, FulfilmentType::ShipToHome);
+        assert_eq!(r.rule_id.as_deref(), Some("web-ship-dc-only"));
+        assert_eq!(r.max_splits, 1);
+        assert!(!r.future, "on hand only");
+        // Other channels keep the defaults.
+        let other = pipeline
+            .sourcing
+            .rule(Channel::App, FulfilmentType::ShipToHome);
+        assert_eq!(other.rule_id, None);
+
+        std::fs::write(&path, "{\"rule_id\": 1}\n").unwrap();
+        let err = format!("{:#}", pipeline.load_rules(&config).unwrap_err());
+        assert!(err.contains("rules.jsonl:1: not a SourcingRule"), "{err}");
+    }
+
     #[test]
     fn sourcing_is_counted_in_the_metrics_at_the_flush() {
         let mut config = AllotConfig::default();

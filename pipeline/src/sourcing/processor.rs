@@ -22,7 +22,8 @@
 use std::collections::{HashMap, HashSet};
 
 use allot_schemas::{
-    AnyRecord, DeadLetterKind, LineOutcome, Order, OrderEvent, OrderEventKind, OrderEventLine,
+    AnyRecord, Channel, DeadLetterKind, FulfilmentType, LineOutcome, Order, OrderEvent,
+    OrderEventKind, OrderEventLine,
 };
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,10 @@ pub struct SourcingSettings {
     pub shards: usize,
     /// Threads that plan a batch; 0 = one per core.
     pub threads: usize,
+    /// Sourcing rules to load at start, as JSON lines of `SourcingRule` records (the
+    /// `allot.sourcing-rules` topic's schema), before any from the topic; a later record of
+    /// the same `rule_id` on the topic replaces one from the file.
+    pub rules_file: Option<std::path::PathBuf>,
     /// `optimize` (branch and bound, then local search) or `closest` (the baseline: each
     /// line from the closest location with stock), to compare decision quality.
     pub method: SourcingMethod,
@@ -68,6 +73,7 @@ impl Default for SourcingSettings {
             batch_orders: 4096,
             shards: 16,
             threads: 0,
+            rules_file: None,
             method: SourcingMethod::Optimize,
             batch: BatchConfig::default(),
             defaults: SourcingConfig::default(),
@@ -194,6 +200,11 @@ impl SourcingProcessor {
             source: source.to_string(),
             method,
         }
+    }
+
+    /// The rule that applies to orders of `channel` and `fulfilment` now.
+    pub fn rule(&self, channel: Channel, fulfilment: FulfilmentType) -> &super::network::Rule {
+        self.network.rule(channel, fulfilment)
     }
 
     /// Counters so far.
