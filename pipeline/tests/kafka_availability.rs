@@ -15,52 +15,21 @@ use allot_connectors::ConnectorMetrics;
 use allot_connectors::kafka::{KafkaSink, ensure_topics};
 use allot_connectors::testkit;
 use allot_schemas::*;
+use common::count;
 use serde_json::Value;
+
+fn location(id: &str, groups: &[&str]) -> AnyRecord {
+    let kind = if id.starts_with("dc") {
+        LocationKind::Dc
+    } else {
+        LocationKind::Store
+    };
+    common::location(id, T0 - DAY, kind, &[Capability::Ship], groups)
+}
 
 const DAY: i64 = 86_400_000;
 /// 2026-01-05 08:00 UTC.
 const T0: i64 = 1_767_600_000_000;
-
-fn location(id: &str, groups: &[&str]) -> AnyRecord {
-    AnyRecord::Location(Location {
-        event_id: format!("loc-{id}"),
-        event_time: T0 - DAY,
-        source: "mdm".into(),
-        location_id: id.into(),
-        name: id.into(),
-        kind: if id.starts_with("dc") {
-            LocationKind::Dc
-        } else {
-            LocationKind::Store
-        },
-        active: true,
-        city: "Lyon".into(),
-        country: "FR".into(),
-        latitude: 45.76,
-        longitude: 4.83,
-        timezone: "Europe/Paris".into(),
-        capabilities: vec![Capability::Ship],
-        opening_hours: vec![],
-        pick_capacity_per_day: 1000,
-        ship_capacity_per_day: 1000,
-        distribution_groups: groups.iter().map(|g| g.to_string()).collect(),
-        transit_times: vec![],
-        default_transit_days: 2,
-    })
-}
-
-fn count(id: &str, t: i64, loc: &str, sku: &str, qty: i32) -> AnyRecord {
-    AnyRecord::Adjustment(InventoryAdjustment {
-        event_id: id.into(),
-        event_time: t,
-        source: "wms".into(),
-        location_id: loc.into(),
-        sku: sku.into(),
-        kind: AdjustmentKind::CycleCount,
-        quantity: qty,
-        reason: None,
-    })
-}
 
 fn sale(id: &str, t: i64, store: &str, sku: &str, qty: i32) -> AnyRecord {
     AnyRecord::PosSale(PosTransaction {

@@ -14,54 +14,16 @@ use allot_connectors::ConnectorMetrics;
 use allot_connectors::kafka::{KafkaSink, ensure_topics};
 use allot_connectors::testkit;
 use allot_schemas::*;
+use common::count;
 use serde_json::Value;
+
+fn location(id: &str, kind: LocationKind, caps: &[Capability], groups: &[&str]) -> AnyRecord {
+    common::location(id, T0 - 24 * HOUR, kind, caps, groups)
+}
 
 const HOUR: i64 = 3_600_000;
 /// 2026-01-05 08:00 UTC, a Monday.
 const T0: i64 = 1_767_600_000_000;
-
-fn location(id: &str, kind: LocationKind, caps: &[Capability], groups: &[&str]) -> AnyRecord {
-    AnyRecord::Location(Location {
-        event_id: format!("loc-{id}"),
-        event_time: T0 - 24 * HOUR,
-        source: "mdm".into(),
-        location_id: id.into(),
-        name: id.into(),
-        kind,
-        active: true,
-        city: "Lyon".into(),
-        country: "FR".into(),
-        latitude: 45.76,
-        longitude: 4.83,
-        timezone: "UTC".into(),
-        capabilities: caps.to_vec(),
-        opening_hours: (1..=7)
-            .map(|d| OpeningHours {
-                day_of_week: d,
-                open_minute: 0,
-                close_minute: 24 * 60 - 1,
-            })
-            .collect(),
-        pick_capacity_per_day: 1000,
-        ship_capacity_per_day: 1000,
-        distribution_groups: groups.iter().map(|g| g.to_string()).collect(),
-        transit_times: vec![],
-        default_transit_days: 2,
-    })
-}
-
-fn count(id: &str, t: i64, loc: &str, sku: &str, qty: i32) -> AnyRecord {
-    AnyRecord::Adjustment(InventoryAdjustment {
-        event_id: id.into(),
-        event_time: t,
-        source: "wms".into(),
-        location_id: loc.into(),
-        sku: sku.into(),
-        kind: AdjustmentKind::CycleCount,
-        quantity: qty,
-        reason: None,
-    })
-}
 
 fn order(id: &str, t: i64, fulfilment: FulfilmentType, sku: &str, qty: i32) -> AnyRecord {
     let pickup = fulfilment == FulfilmentType::PickupInStore;

@@ -13,7 +13,7 @@ pub type Id = u32;
 /// Strings of up to 15 bytes (skus, locations and document ids usually are) are looked up
 /// by value, packed with their length into a `u128`: no pointer to follow and no byte
 /// comparison per lookup. Longer strings are looked up as strings.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Interner {
     short: HashMap<u128, Id, FixedState>,
     long: HashMap<Box<str>, Id, FixedState>,
@@ -79,6 +79,11 @@ impl Interner {
     /// How many distinct strings are interned.
     pub fn len(&self) -> usize {
         self.names.len()
+    }
+
+    /// Whether nothing is interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
     }
 }
 

@@ -12,5 +12,6 @@ mod supply;
 mod tests;
 
 pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, StateSize};
+pub use intern::Interner;
 pub use position::{Inbound, SupplyKind};
 pub use reference::{AvailabilityConfig, ChannelPolicy};

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use allot_connectors::kafka::KafkaConfig;
+use allot_schemas::*;
 use serde_json::Value;
 
 pub fn python() -> String {
@@ -61,4 +62,56 @@ pub fn run_allot(kafka: &KafkaConfig) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     report
+}
+
+/// A location record: in Lyon, open around the clock (UTC), 1,000 picks and shipments a
+/// day, two transit days by default.
+pub fn location(
+    id: &str,
+    time: i64,
+    kind: LocationKind,
+    caps: &[Capability],
+    groups: &[&str],
+) -> AnyRecord {
+    AnyRecord::Location(Location {
+        event_id: format!("loc-{id}"),
+        event_time: time,
+        source: "mdm".into(),
+        location_id: id.into(),
+        name: id.into(),
+        kind,
+        active: true,
+        city: "Lyon".into(),
+        country: "FR".into(),
+        latitude: 45.76,
+        longitude: 4.83,
+        timezone: "UTC".into(),
+        capabilities: caps.to_vec(),
+        opening_hours: (1..=7)
+            .map(|d| OpeningHours {
+                day_of_week: d,
+                open_minute: 0,
+                close_minute: 24 * 60 - 1,
+            })
+            .collect(),
+        pick_capacity_per_day: 1000,
+        ship_capacity_per_day: 1000,
+        distribution_groups: groups.iter().map(|g| g.to_string()).collect(),
+        transit_times: vec![],
+        default_transit_days: 2,
+    })
+}
+
+/// A cycle count of `qty` units of `sku` at `loc`.
+pub fn count(id: &str, t: i64, loc: &str, sku: &str, qty: i32) -> AnyRecord {
+    AnyRecord::Adjustment(InventoryAdjustment {
+        event_id: id.into(),
+        event_time: t,
+        source: "wms".into(),
+        location_id: loc.into(),
+        sku: sku.into(),
+        kind: AdjustmentKind::CycleCount,
+        quantity: qty,
+        reason: None,
+    })
 }
