@@ -362,13 +362,7 @@ impl KafkaSource {
     /// Marks `consumed` as processed: its offset (and everything before it in its partition)
     /// is committed with the next auto-commit.
     pub fn ack(&self, consumed: &Consumed) -> Result<(), KafkaError> {
-        self.consumer
-            .store_offset(
-                &self.names[consumed.topic as usize],
-                consumed.partition,
-                consumed.offset,
-            )
-            .map_err(|source| KafkaError::Commit { source })
+        self.ack_offset(consumed.topic, consumed.partition, consumed.offset)
     }
 
     /// Marks everything up to and including `offset` of `topic[partition]` as processed, like
