@@ -29,7 +29,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prometheus::Registry;
 
-use crate::availability::{Applied, AvailabilityEngine, EncodedBatch, Pace};
+use crate::availability::{Applied, AvailabilityEngine, EncodedBatch, Held, Pace};
 use crate::bus::bus;
 use crate::config::AllotConfig;
 use crate::metrics::PipelineMetrics;
@@ -60,10 +60,8 @@ pub struct Pipeline {
     coalesce: Duration,
     /// Set for live runs: flushes are paced per sku (see [`Pace`]) on a clock starting here.
     paced_since: Option<Instant>,
-    /// When the earliest sku held back by pacing is due.
-    held_until: Option<Instant>,
-    /// When every sku the last flush held back is due (see [`Held`]).
-    held_all_until: Option<Instant>,
+    /// What the last paced flush held back (times on the `paced_since` clock).
+    held: Option<Held>,
     /// What the HTTP endpoint serves, when it runs.
     view: Option<Arc<AvailabilityView>>,
     /// The schema id written on availability messages.
@@ -97,8 +95,7 @@ impl Pipeline {
             unflushed_since: None,
             coalesce: Duration::from_millis(config.runtime.availability_coalesce_ms),
             paced_since: None,
-            held_until: None,
-            held_all_until: None,
+            held: None,
             view: None,
             availability_schema_id: StaticResolver::new()
                 .writer_id(Topic::Availability)
@@ -181,10 +178,18 @@ impl Pipeline {
         self.next_flush().is_some_and(|t| t <= Instant::now())
     }
 
+    /// An instant of the last paced flush's holds (`first_due_ms` or `last_due_ms`).
+    fn held_at(&self, due: impl Fn(&Held) -> u64) -> Option<Instant> {
+        let since = self.paced_since?;
+        self.held
+            .as_ref()
+            .map(|h| since + Duration::from_millis(due(h)))
+    }
+
     /// When a flush is due at the latest.
     fn next_flush(&self) -> Option<Instant> {
         let bound = self.unflushed_since.map(|t| t + self.coalesce);
-        match (bound, self.held_until) {
+        match (bound, self.held_at(|h| h.first_due_ms)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -204,14 +209,11 @@ impl Pipeline {
                     now_ms: since.elapsed().as_millis() as u64,
                     interval_ms: self.coalesce.as_millis() as u64,
                 };
-                let held = self.engine.flush_encoded_paced(
+                self.held = self.engine.flush_encoded_paced(
                     self.availability_schema_id,
                     pace,
                     availability,
                 );
-                let at = |ms: u64| since + Duration::from_millis(ms);
-                self.held_until = held.map(|h| at(h.first_due_ms));
-                self.held_all_until = held.map(|h| at(h.last_due_ms));
             }
             None => self
                 .engine
@@ -668,11 +670,7 @@ fn write_outputs(
             w.write_record(l)?;
         }
         for r in &flushed.records {
-            match r {
-                AnyRecord::Decision(d) => w.write_record(d)?,
-                AnyRecord::OrderEvent(e) => w.write_record(e)?,
-                other => anyhow::bail!("sourcing emitted a {} record", other.topic()),
-            }
+            w.write(r)?;
         }
     }
     Ok(())
@@ -752,14 +750,18 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     tokio::pin!(shutdown);
     // Kept across iterations, never dropped half-way: `next` may be dead-lettering a message.
     let mut next = Box::pin(source.next());
+    let topic_names: Vec<String> = Topic::ALL
+        .iter()
+        .map(|t| config.kafka.topic_name(*t))
+        .collect();
     let mut take = |pipeline: &mut Pipeline, acks: &mut Acks, consumed: Consumed| {
-        let origin_topic = config.kafka.topic_name(consumed.topic);
+        let origin_topic = &topic_names[consumed.topic.index()];
         let lane = lanes.lane(consumed.topic, consumed.partition);
         pipeline.input_bytes += consumed.bytes as u64;
         pipeline.accept_in(
             lane,
             Origin {
-                topic: &origin_topic,
+                topic: origin_topic,
                 partition: consumed.partition,
                 offset: consumed.offset,
             },
@@ -778,11 +780,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            done = publisher.next_done(), if publisher.in_flight() > 0 => {
-                for (topic, partition, offset) in done? {
-                    source.ack_offset(topic, partition, offset)?;
-                }
-            }
+            acked = publisher.ack_oldest(&source), if publisher.in_flight() > 0 => acked?,
             consumed = &mut next => {
                 next.set(source.next());
                 take(&mut pipeline, &mut acks, consumed.context("failed to read from Kafka")?);
@@ -822,8 +820,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     drop(next);
     // The last flush publishes every sku, held or not.
     pipeline.paced_since = None;
-    pipeline.held_until = None;
-    pipeline.held_all_until = None;
+    pipeline.held = None;
     publisher.publish(&mut pipeline, &mut acks, &source).await?;
     publisher.drain(&source).await?;
     source.commit().ok();
@@ -888,7 +885,7 @@ type Offsets = Vec<(Topic, i32, i64)>;
 
 /// The newest offset read per input partition since the last flush.
 #[derive(Debug, Default)]
-struct Acks(Vec<(Topic, i32, i64)>);
+struct Acks(Offsets);
 
 impl Acks {
     fn note(&mut self, topic: Topic, partition: i32, offset: i64) {
@@ -906,7 +903,7 @@ impl Acks {
 /// One flush on its way to the brokers, and the input offsets it covers.
 struct InFlight {
     deliveries: Vec<Delivery>,
-    acks: Vec<(Topic, i32, i64)>,
+    acks: Offsets,
 }
 
 /// Hands flushes to the producer and reports, in flush order, when each is acknowledged.
@@ -944,7 +941,7 @@ impl Publisher {
 
     /// Waits for the oldest flush to be acknowledged; returns the offsets it covers.
     /// Cancel-safe: a delivery is removed only once it has resolved.
-    async fn next_done(&mut self) -> anyhow::Result<Vec<(Topic, i32, i64)>> {
+    async fn next_done(&mut self) -> anyhow::Result<Offsets> {
         let Some(front) = self.pending.front_mut() else {
             return Ok(Vec::new());
         };
@@ -994,7 +991,7 @@ impl Publisher {
             }
         }
         let read = std::mem::take(&mut acks.0);
-        match pipeline.held_all_until {
+        match pipeline.held_at(|h| h.last_due_ms) {
             Some(due) => self.parked.push_back((due, read)),
             None if self.parked.is_empty() => {
                 for (t, p, o) in read {
