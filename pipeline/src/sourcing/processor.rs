@@ -429,8 +429,9 @@ impl SourcingProcessor {
             self.stats.price_mismatches += u64::from(mismatch);
             self.stats.replanned += u64::from(outcome.attempts > 1);
             self.stats.cost_cents += decision.cost.total_cents;
-            let mut shipping = Vec::new();
-            for (d, plan) in decision.lines.iter().zip(lines) {
+            let pickup = order.fulfilment == FulfilmentType::PickupInStore;
+            let request = &self.requests[i];
+            for ((d, plan), line) in decision.lines.iter().zip(lines).zip(&request.lines) {
                 match d.outcome {
                     LineOutcome::Allocated => self.stats.allocated += 1,
                     LineOutcome::Backordered => self.stats.backordered += 1,
@@ -439,30 +440,19 @@ impl SourcingProcessor {
                         continue;
                     }
                 }
-                let sku = self
-                    .network
-                    .find_sku(&d.sku)
-                    .expect("interned by the request");
-                touched.push((sku, plan.loc));
-                if !matches!(
-                    order.fulfilment,
-                    allot_schemas::FulfilmentType::PickupInStore
-                ) {
+                touched.push((line.sku, plan.loc));
+                if !pickup {
                     self.stats.shipped_lines += 1;
-                    if matches!(
-                        self.network.site(plan.loc).kind,
-                        allot_schemas::LocationKind::Store
-                    ) {
+                    if self.network.site(plan.loc).kind == allot_schemas::LocationKind::Store {
                         self.stats.ship_from_store_lines += 1;
                     }
-                    shipping.push((plan.loc, plan.ship_ms));
                 }
             }
-            if !shipping.is_empty() {
-                shipping.sort_unstable();
-                shipping.dedup();
+            // A shipment is the lines from one location on one ship day (the plan counts
+            // them).
+            if !pickup && outcome.summary.shipments > 0 {
                 self.stats.shipped_orders += 1;
-                self.stats.shipments += shipping.len() as u64;
+                self.stats.shipments += u64::from(outcome.summary.shipments);
             }
             let key = key_of(&order.order_id);
             let held = decision
