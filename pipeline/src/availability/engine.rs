@@ -83,6 +83,8 @@ struct Lanes {
     /// Per lane (None: not a lane): newest event time (`i64::MIN` while it has delivered
     /// nothing), and the record count when it opened or last delivered.
     marks: Vec<Option<(i64, u64)>>,
+    /// The oldest live lane's watermark when the floor was last computed.
+    oldest: i64,
     floor: i64,
     seen: u64,
 }
@@ -91,6 +93,7 @@ impl Default for Lanes {
     fn default() -> Self {
         Lanes {
             marks: Vec::new(),
+            oldest: i64::MIN,
             floor: i64::MIN,
             seen: 0,
         }
@@ -100,6 +103,10 @@ impl Default for Lanes {
 impl Lanes {
     /// Records after which a silent lane no longer holds the floor back.
     const IDLE_RECORDS: u64 = 1_000_000;
+
+    /// Records between two scans for lanes gone idle (otherwise only the oldest lane's
+    /// advance can move the floor, and a scan of every lane per record is wasted).
+    const RESCAN_RECORDS: u64 = 4096;
 
     fn slot(&mut self, lane: u32) -> &mut Option<(i64, u64)> {
         let lane = lane as usize;
@@ -146,12 +153,19 @@ impl Lanes {
     fn advance(&mut self, lane: u32, time: i64, lateness: i64) -> bool {
         self.seen += 1;
         let seen = self.seen;
+        let oldest_before = self.oldest;
         let (mark, last) = self.slot(lane).get_or_insert((i64::MIN, seen));
         *last = seen;
         if time <= *mark {
             return false;
         }
+        let was_oldest = *mark <= oldest_before;
         *mark = time;
+        if !was_oldest && !seen.is_multiple_of(Self::RESCAN_RECORDS) {
+            // Another lane is older: the floor cannot rise (it lags, safely, until a rescan
+            // notices a lane gone idle).
+            return false;
+        }
         let oldest = self
             .marks
             .iter()
@@ -160,6 +174,7 @@ impl Lanes {
             .map(|&(m, _)| m)
             .min()
             .unwrap_or(time);
+        self.oldest = oldest;
         if oldest == i64::MIN {
             // an open lane has not delivered yet
             return false;
