@@ -16,20 +16,18 @@ use std::collections::HashMap;
 use allot_schemas::{Order, OrderLine, PriceBookEntry};
 use foldhash::fast::FixedState;
 
-/// The price book entries by (sku, currency); the latest event per (price list, sku) wins.
+/// The price book entries by sku (one per price list); the latest event per (price list,
+/// sku) wins.
 #[derive(Debug, Default)]
 pub struct PriceBook {
-    entries: HashMap<(String, String), Vec<PriceBookEntry>, FixedState>,
+    entries: HashMap<String, Vec<PriceBookEntry>, FixedState>,
 }
 
 impl PriceBook {
     /// Applies an entry: it replaces the earlier one of its price list and sku, unless that
     /// one is newer.
     pub fn apply(&mut self, entry: &PriceBookEntry) {
-        let list = self
-            .entries
-            .entry((entry.sku.clone(), entry.currency.clone()))
-            .or_default();
+        let list = self.entries.entry(entry.sku.clone()).or_default();
         match list
             .iter_mut()
             .find(|e| e.price_list_id == entry.price_list_id)
@@ -48,15 +46,14 @@ impl PriceBook {
     }
 
     fn line_matches(&self, order: &Order, line: &OrderLine) -> bool {
-        let Some(entries) = self
-            .entries
-            .get(&(line.sku.clone(), order.currency.clone()))
-        else {
+        let Some(entries) = self.entries.get(line.sku.as_str()) else {
             return false;
         };
         let t = order.event_time;
         entries.iter().any(|e| {
-            let valid = e.valid_from <= t && e.valid_to.is_none_or(|to| t < to);
+            let valid = e.currency == order.currency
+                && e.valid_from <= t
+                && e.valid_to.is_none_or(|to| t < to);
             if !valid || !(e.channels.is_empty() || e.channels.contains(&order.channel)) {
                 return false;
             }
