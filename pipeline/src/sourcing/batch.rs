@@ -1,5 +1,6 @@
 //! Parallel batches: plan every order of a batch with rayon against a read-only state,
-//! then commit in order index order to the ledger's shards; a refused order is re-planned
+//! then admit in order index order to the ledger (the check and the totals; the
+//! reservations are then recorded per shard in parallel); a refused order is re-planned
 //! against the updated state. After `parallel_rounds` rounds the orders still refused are
 //! planned and committed one at a time against the live ledger, where a plan always fits,
 //! so no order is rejected for contention alone and the result depends only on the batch
@@ -10,7 +11,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ledger::{HoldRequest, Ledger, ShipmentRequest};
+use super::ledger::{Admitted, HoldRequest, Ledger, RoundDelta, ShipmentRequest};
 use super::network::Network;
 use super::planner::{LinePlan, Method, PlanSummary, Planner, Scratch};
 use super::request::OrderRequest;
@@ -25,6 +26,8 @@ pub struct BatchConfig {
     pub parallel_rounds: u32,
     /// Orders per rayon task.
     pub chunk: usize,
+    /// Segments per round: the admission of one overlaps the planning of the next.
+    pub segments: usize,
 }
 
 impl Default for BatchConfig {
@@ -32,6 +35,7 @@ impl Default for BatchConfig {
         BatchConfig {
             parallel_rounds: 3,
             chunk: 64,
+            segments: 8,
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn source_batch<S: SupplyView + Sync>(
     let mut outcomes: Vec<Option<OrderOutcome>> = vec![None; orders.len()];
     let mut attempts = vec![0u32; orders.len()];
     let mut pending: Vec<u32> = (0..orders.len() as u32).collect();
+    let mut delta = RoundDelta::default();
     for _ in 0..config.parallel_rounds {
         if pending.is_empty() {
             break;
@@ -112,57 +117,97 @@ pub fn source_batch<S: SupplyView + Sync>(
             supply,
             ledger: &*ledger,
         };
-        let chunks: Vec<ChunkPlans> = pending
-            .par_chunks(config.chunk.max(1))
-            .map_init(Scratch::default, |scratch, ids| {
-                let mut out = ChunkPlans::default();
-                for &i in ids {
-                    let summary = planner.plan(&orders[i as usize], method, scratch);
-                    let l = out.lines.len();
-                    out.lines.extend_from_slice(&scratch.lines);
-                    let h = out.holds.len();
-                    out.holds.extend_from_slice(&scratch.holds);
-                    let s = out.shipments.len();
-                    out.shipments.extend_from_slice(&scratch.shipments);
-                    out.orders.push(Planned {
-                        index: i,
-                        summary,
-                        lines: range(l, out.lines.len()),
-                        holds: range(h, out.holds.len()),
-                        shipments: range(s, out.shipments.len()),
-                    });
+        let plan = |ids: &[u32]| -> Vec<ChunkPlans> {
+            ids.par_chunks(config.chunk.max(1))
+                .map_init(Scratch::default, |scratch, ids| {
+                    let mut out = ChunkPlans::default();
+                    for &i in ids {
+                        let summary = planner.plan(&orders[i as usize], method, scratch);
+                        let l = out.lines.len();
+                        out.lines.extend_from_slice(&scratch.lines);
+                        let h = out.holds.len();
+                        out.holds.extend_from_slice(&scratch.holds);
+                        let s = out.shipments.len();
+                        out.shipments.extend_from_slice(&scratch.shipments);
+                        out.orders.push(Planned {
+                            index: i,
+                            summary,
+                            lines: range(l, out.lines.len()),
+                            holds: range(h, out.holds.len()),
+                            shipments: range(s, out.shipments.len()),
+                        });
+                    }
+                    out
+                })
+                .collect()
+        };
+        // The ledger is only read during a round: every plan sees the state the round
+        // started from, and admissions go to `delta`. So the admission of one segment (in
+        // order, on one thread) overlaps the planning of the next (on the others).
+        let segment = pending
+            .len()
+            .div_ceil(config.segments.max(1))
+            .max(2 * config.chunk.max(1));
+        let segments: Vec<&[u32]> = pending.chunks(segment).collect();
+        let mut planned: Vec<Vec<ChunkPlans>> = Vec::with_capacity(segments.len());
+        // (segment, chunk, order) of each admitted order, in admission order.
+        let mut admitted: Vec<(u32, u32, u32)> = Vec::with_capacity(pending.len());
+        let mut refused = Vec::new();
+        let mut next = plan(segments[0]);
+        for s in 0..segments.len() {
+            let current = std::mem::take(&mut next);
+            let mut admit = || {
+                for (c, chunk) in current.iter().enumerate() {
+                    for (k, p) in chunk.orders.iter().enumerate() {
+                        let i = p.index as usize;
+                        attempts[i] += 1;
+                        let holds = &chunk.holds[p.holds.start as usize..p.holds.end as usize];
+                        let ships =
+                            &chunk.shipments[p.shipments.start as usize..p.shipments.end as usize];
+                        let order = &orders[i];
+                        if ledger
+                            .admit(&mut delta, network, supply, order.today(), holds, ships)
+                            .is_ok()
+                        {
+                            admitted.push((s as u32, c as u32, k as u32));
+                            let start = result.lines.len();
+                            result.lines.extend_from_slice(
+                                &chunk.lines[p.lines.start as usize..p.lines.end as usize],
+                            );
+                            outcomes[i] = Some(OrderOutcome {
+                                summary: p.summary,
+                                lines: range(start, result.lines.len()),
+                                attempts: attempts[i],
+                            });
+                        } else {
+                            refused.push(p.index);
+                        }
+                    }
                 }
-                out
+            };
+            next = match segments.get(s + 1) {
+                Some(ids) => rayon::join(|| plan(ids), admit).0,
+                None => {
+                    admit();
+                    Vec::new()
+                }
+            };
+            planned.push(current);
+        }
+        let admitted: Vec<Admitted<'_>> = admitted
+            .iter()
+            .map(|&(s, c, k)| {
+                let chunk = &planned[s as usize][c as usize];
+                let p = &chunk.orders[k as usize];
+                Admitted {
+                    order: orders[p.index as usize].key,
+                    holds: &chunk.holds[p.holds.start as usize..p.holds.end as usize],
+                    shipments: &chunk.shipments
+                        [p.shipments.start as usize..p.shipments.end as usize],
+                }
             })
             .collect();
-        let mut refused = Vec::new();
-        for chunk in &chunks {
-            for planned in &chunk.orders {
-                let i = &planned.index;
-                let (summary, lines) = (&planned.summary, &planned.lines);
-                let order = &orders[*i as usize];
-                attempts[*i as usize] += 1;
-                let holds = &chunk.holds[planned.holds.start as usize..planned.holds.end as usize];
-                let ships = &chunk.shipments
-                    [planned.shipments.start as usize..planned.shipments.end as usize];
-                if ledger
-                    .commit(network, supply, order.today(), order.key, holds, ships)
-                    .is_ok()
-                {
-                    let start = result.lines.len();
-                    result
-                        .lines
-                        .extend_from_slice(&chunk.lines[lines.start as usize..lines.end as usize]);
-                    outcomes[*i as usize] = Some(OrderOutcome {
-                        summary: *summary,
-                        lines: range(start, result.lines.len()),
-                        attempts: attempts[*i as usize],
-                    });
-                } else {
-                    refused.push(*i);
-                }
-            }
-        }
+        ledger.merge(&mut delta, &admitted);
         pending = refused;
     }
     // The rest, one at a time against the live ledger: the plan sees every commit before

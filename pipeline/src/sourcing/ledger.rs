@@ -19,6 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
+use rayon::prelude::*;
 
 use super::ids::{Day, LocId, SkuId};
 use super::network::Network;
@@ -185,6 +186,130 @@ struct PoolShard {
     orders: HashMap<u64, Vec<ShipmentHold>, FixedState>,
 }
 
+impl SkuShard {
+    /// Keeps `a`'s reservations of the skus `mine` says this shard owns.
+    fn record(&mut self, a: &Admitted<'_>, mine: impl Fn(SkuId) -> bool) {
+        for h in a.holds.iter().filter(|h| mine(h.sku)) {
+            if h.kind == HoldKind::Pickup {
+                self.timers.insert((h.expires_ms, a.order, h.line));
+            }
+            self.orders.entry(a.order).or_default().push(Reservation {
+                line: h.line,
+                sku: h.sku,
+                loc: h.loc,
+                qty: h.qty,
+                day: h.day,
+                shipment: h.shipment,
+                kind: h.kind,
+                expires_ms: h.expires_ms,
+                state: HoldState::Confirmed,
+                picked: false,
+            });
+        }
+    }
+}
+
+impl PoolShard {
+    /// Keeps `a`'s shipments from the locations `mine` says this shard owns.
+    fn record(&mut self, a: &Admitted<'_>, mine: impl Fn(LocId) -> bool) {
+        for (i, s) in a.shipments.iter().enumerate() {
+            if !mine(s.loc) {
+                continue;
+            }
+            self.orders.entry(a.order).or_default().push(ShipmentHold {
+                index: i as u16,
+                loc: s.loc,
+                ship_day: s.ship_day,
+                slot_day: s.slot_day,
+                packages: s.packages,
+                lines_open: s.lines,
+                worked: false,
+            });
+        }
+    }
+}
+
+type DeltaHolds = HashMap<(SkuId, LocId), Vec<(Day, i32)>, FixedState>;
+type DeltaPools = HashMap<(LocId, Day), PoolUse, FixedState>;
+
+/// The units and capacity of the orders admitted in one round ([`Ledger::admit`]), kept
+/// apart from the ledger until [`Ledger::merge`], per shard.
+#[derive(Debug, Default)]
+pub struct RoundDelta {
+    holds: Vec<DeltaHolds>,
+    pools: Vec<DeltaPools>,
+    /// The ledger's holds of one position merged with the round's, for a check.
+    merged: Vec<(Day, i32)>,
+}
+
+impl RoundDelta {
+    /// Sizes the shards to a ledger's.
+    fn fit(&mut self, sku_shards: usize, pool_shards: usize) {
+        self.holds.resize_with(sku_shards, Default::default);
+        self.pools.resize_with(pool_shards, Default::default);
+    }
+
+    fn add(&mut self, ledger: &Ledger, holds: &[HoldRequest], shipments: &[ShipmentRequest]) {
+        self.fit(ledger.skus.len(), ledger.pools.len());
+        for s in shipments {
+            let shard = &mut self.pools[ledger.pool_shard(s.loc)];
+            let u = shard.entry((s.loc, s.ship_day)).or_default();
+            u.pick += s.lines;
+            u.ship += s.packages;
+            if let Some(d) = s.slot_day {
+                shard.entry((s.loc, d)).or_default().slots += 1;
+            }
+        }
+        for h in holds {
+            let by_day = self.holds[ledger.sku_shard(h.sku)]
+                .entry((h.sku, h.loc))
+                .or_default();
+            match by_day.binary_search_by_key(&h.day, |e| e.0) {
+                Ok(k) => by_day[k].1 += h.qty,
+                Err(k) => by_day.insert(k, (h.day, h.qty)),
+            }
+        }
+    }
+
+    /// `held` (the ledger's holds of the position, sorted by day) with the round's added.
+    fn holds_with<'a>(
+        &'a mut self,
+        shard: usize,
+        sku: SkuId,
+        loc: LocId,
+        held: &'a [(Day, i32)],
+    ) -> &'a [(Day, i32)] {
+        let Some(extra) = self.holds.get(shard).and_then(|m| m.get(&(sku, loc))) else {
+            return held;
+        };
+        self.merged.clear();
+        self.merged.extend_from_slice(held);
+        self.merged.extend_from_slice(extra);
+        // Equal days may repeat; `fits` takes every entry of a day before testing it.
+        self.merged.sort_by_key(|e| e.0);
+        &self.merged
+    }
+
+    fn pool(&self, shard: usize, loc: LocId, day: Day) -> PoolUse {
+        self.pools
+            .get(shard)
+            .and_then(|m| m.get(&(loc, day)))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// An order the ledger [admitted](Ledger::admit), to [merge](Ledger::merge).
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted<'a> {
+    /// The order key.
+    pub order: u64,
+    /// Its holds, as admitted.
+    pub holds: &'a [HoldRequest],
+    /// Its shipments, as admitted.
+    pub shipments: &'a [ShipmentRequest],
+}
+
 /// The reservation ledger, in `shards` partitions (sku shard = sku % n, pool shard =
 /// location % n).
 #[derive(Debug)]
@@ -284,8 +409,92 @@ impl Ledger {
         shipments: &[ShipmentRequest],
     ) -> Result<(), Refusal> {
         self.check(network, supply, today, holds, shipments)?;
-        self.apply(order, holds, shipments);
+        let mut delta = RoundDelta::default();
+        delta.add(self, holds, shipments);
+        let a = Admitted {
+            order,
+            holds,
+            shipments,
+        };
+        self.merge(&mut delta, std::slice::from_ref(&a));
         Ok(())
+    }
+
+    /// Like [`check`](Self::check), against this ledger plus the orders already admitted to
+    /// `delta` (a round's admissions, not merged yet); if the order fits, adds it to `delta`.
+    /// The ledger itself is only read, so planners can read it at the same time; the round
+    /// ends with [`merge`](Self::merge).
+    pub fn admit<S: SupplyView>(
+        &self,
+        delta: &mut RoundDelta,
+        network: &Network,
+        supply: &S,
+        today: Day,
+        holds: &[HoldRequest],
+        shipments: &[ShipmentRequest],
+    ) -> Result<(), Refusal> {
+        self.check_with(network, supply, today, holds, shipments, Some(&mut *delta))?;
+        delta.add(self, holds, shipments);
+        Ok(())
+    }
+
+    /// Ends a round: adds `delta`'s units and capacity to the totals (emptying it) and keeps
+    /// the reservations, shipments and pickup timers of `admitted` (the orders admitted to
+    /// it, in admission order), each shard on its own rayon task.
+    pub fn merge(&mut self, delta: &mut RoundDelta, admitted: &[Admitted<'_>]) {
+        let (ns, np) = (self.skus.len(), self.pools.len());
+        delta.fit(ns, np);
+        let (skus, pools) = (&mut self.skus, &mut self.pools);
+        let (dh, dp) = (&mut delta.holds, &mut delta.pools);
+        let run_skus = |(k, (shard, d)): (usize, (&mut SkuShard, &mut DeltaHolds))| {
+            for ((sku, loc), by_day) in d.drain() {
+                let list = shard.holds.entry(sku).or_default();
+                for (day, qty) in by_day {
+                    add_hold(list, loc, day, qty);
+                }
+            }
+            for a in admitted {
+                shard.record(a, |sku| sku as usize % ns == k);
+            }
+        };
+        let run_pools = |(k, (shard, d)): (usize, (&mut PoolShard, &mut DeltaPools))| {
+            for (key, u) in d.drain() {
+                let e = shard.used.entry(key).or_default();
+                e.pick += u.pick;
+                e.ship += u.ship;
+                e.slots += u.slots;
+            }
+            for a in admitted {
+                shard.record(a, |loc| loc as usize % np == k);
+            }
+        };
+        if admitted.len() > 1 {
+            rayon::join(
+                || {
+                    skus.par_iter_mut()
+                        .zip(dh.par_iter_mut())
+                        .enumerate()
+                        .for_each(run_skus)
+                },
+                || {
+                    pools
+                        .par_iter_mut()
+                        .zip(dp.par_iter_mut())
+                        .enumerate()
+                        .for_each(run_pools)
+                },
+            );
+        } else {
+            skus.iter_mut()
+                .zip(dh.iter_mut())
+                .enumerate()
+                .for_each(run_skus);
+            pools
+                .iter_mut()
+                .zip(dp.iter_mut())
+                .enumerate()
+                .for_each(run_pools);
+        }
     }
 
     /// The check half of [`commit`](Self::commit): read-only.
@@ -296,6 +505,18 @@ impl Ledger {
         today: Day,
         holds: &[HoldRequest],
         shipments: &[ShipmentRequest],
+    ) -> Result<(), Refusal> {
+        self.check_with(network, supply, today, holds, shipments, None)
+    }
+
+    fn check_with<S: SupplyView>(
+        &self,
+        network: &Network,
+        supply: &S,
+        today: Day,
+        holds: &[HoldRequest],
+        shipments: &[ShipmentRequest],
+        mut delta: Option<&mut RoundDelta>,
     ) -> Result<(), Refusal> {
         // Units: every distinct (sku, location) with all this order's holds there at once.
         for (k, h) in holds.iter().enumerate() {
@@ -319,12 +540,12 @@ impl Ledger {
             }
             let adds = &mut adds[..n];
             adds.sort_unstable();
-            if !fits(
-                supply.at(h.sku, h.loc),
-                self.holds_at(h.sku, h.loc),
-                adds,
-                today,
-            ) {
+            let held = self.holds_at(h.sku, h.loc);
+            let held = match delta.as_deref_mut() {
+                Some(d) => d.holds_with(self.sku_shard(h.sku), h.sku, h.loc, held),
+                None => held,
+            };
+            if !fits(supply.at(h.sku, h.loc), held, adds, today) {
                 return Err(Refusal::Units {
                     sku: h.sku,
                     loc: h.loc,
@@ -379,7 +600,13 @@ impl Ledger {
         }
         for &(loc, day, u) in &demand[..n] {
             let site = network.site(loc);
-            let used = self.pool(loc, day);
+            let mut used = self.pool(loc, day);
+            if let Some(d) = delta.as_deref() {
+                let extra = d.pool(self.pool_shard(loc), loc, day);
+                used.pick += extra.pick;
+                used.ship += extra.ship;
+                used.slots += extra.slots;
+            }
             if used.pick + u.pick > site.pick_per_day
                 || used.ship + u.ship > site.ship_per_day
                 || used.slots + u.slots > site.slots_per_day
@@ -388,48 +615,6 @@ impl Ledger {
             }
         }
         Ok(())
-    }
-
-    fn apply(&mut self, order: u64, holds: &[HoldRequest], shipments: &[ShipmentRequest]) {
-        for (i, s) in shipments.iter().enumerate() {
-            let p = self.pool_shard(s.loc);
-            let shard = &mut self.pools[p];
-            let u = shard.used.entry((s.loc, s.ship_day)).or_default();
-            u.pick += s.lines;
-            u.ship += s.packages;
-            if let Some(d) = s.slot_day {
-                shard.used.entry((s.loc, d)).or_default().slots += 1;
-            }
-            shard.orders.entry(order).or_default().push(ShipmentHold {
-                index: i as u16,
-                loc: s.loc,
-                ship_day: s.ship_day,
-                slot_day: s.slot_day,
-                packages: s.packages,
-                lines_open: s.lines,
-                worked: false,
-            });
-        }
-        for h in holds {
-            let k = self.sku_shard(h.sku);
-            let shard = &mut self.skus[k];
-            add_hold(shard.holds.entry(h.sku).or_default(), h.loc, h.day, h.qty);
-            if h.kind == HoldKind::Pickup {
-                shard.timers.insert((h.expires_ms, order, h.line));
-            }
-            shard.orders.entry(order).or_default().push(Reservation {
-                line: h.line,
-                sku: h.sku,
-                loc: h.loc,
-                qty: h.qty,
-                day: h.day,
-                shipment: h.shipment,
-                kind: h.kind,
-                expires_ms: h.expires_ms,
-                state: HoldState::Confirmed,
-                picked: false,
-            });
-        }
     }
 
     /// Shipment or pickup of `order`'s `lines` (all lines when `None`): up to `qty` units per

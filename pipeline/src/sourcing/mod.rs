@@ -141,8 +141,8 @@ pub use config::{SourcingConfig, Weights};
 pub use decision::to_decision;
 pub use ids::{DAY_MS, Day, LocId, SkuId, day_of, end_of_day};
 pub use ledger::{
-    HoldEvent, HoldKind, HoldRequest, HoldState, Ledger, LedgerSize, LocHolds, PoolUse, Refusal,
-    ShipmentRequest, fits,
+    Admitted, HoldEvent, HoldKind, HoldRequest, HoldState, Ledger, LedgerSize, LocHolds, PoolUse,
+    Refusal, RoundDelta, ShipmentRequest, fits,
 };
 pub use network::{Network, Rule, Site};
 pub use planner::{

@@ -435,7 +435,7 @@ fn a_batch_replans_the_order_that_lost_the_race() {
     let orders: Vec<OrderRequest> = (0..3)
         .map(|i| w.order(&format!("o{i}"), FulfilmentType::ShipToHome, &[("a", 1)]))
         .collect();
-    let result = run_batch(&mut w, &orders, 2);
+    let result = run_batch(&mut w, &orders, 2, 3);
     let got: Vec<(Vec<String>, u32)> = (0..3)
         .map(|i| (w.describe(result.lines_of(i)), result.orders[i].attempts))
         .collect();
@@ -458,7 +458,7 @@ fn many_lines_of_one_sku_share_its_stock() {
     // Ten lines (beyond the exact search, so the heuristic plans) of one sku.
     let lines = [("a", 1); 10];
     let orders = [w.order("o", FulfilmentType::ShipToHome, &lines)];
-    let result = run_batch(&mut w, &orders, 1);
+    let result = run_batch(&mut w, &orders, 1, 3);
     let got = w.describe(result.lines_of(0));
     assert_eq!(got.iter().filter(|l| *l == "dc").count(), 9, "{got:?}");
     assert_eq!(
@@ -748,7 +748,13 @@ fn build(spec: &Spec, config: SourcingConfig) -> (World, Vec<OrderRequest>) {
     (w, orders)
 }
 
-fn run_batch(w: &mut World, orders: &[OrderRequest], threads: usize) -> BatchResult {
+/// Sources `orders` as one batch on `threads` threads, in `segments` segments per round.
+fn run_batch(
+    w: &mut World,
+    orders: &[OrderRequest],
+    threads: usize,
+    segments: usize,
+) -> BatchResult {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -757,6 +763,7 @@ fn run_batch(w: &mut World, orders: &[OrderRequest], threads: usize) -> BatchRes
     let config = BatchConfig {
         parallel_rounds: 2,
         chunk: 3,
+        segments,
     };
     pool.install(|| {
         source_batch(
@@ -835,7 +842,7 @@ proptest! {
     #[test]
     fn concurrent_batches_never_oversell_and_decide_every_line(spec in spec(6, 4, 30, 4)) {
         let (mut w, orders) = build(&spec, SourcingConfig::default());
-        let result = run_batch(&mut w, &orders, 2);
+        let result = run_batch(&mut w, &orders, 2, 3);
         // Exactly one outcome per line.
         prop_assert_eq!(result.orders.len(), orders.len());
         let mut promised: BTreeMap<(SkuId, LocId), i32> = BTreeMap::new();
@@ -857,14 +864,17 @@ proptest! {
         prop_assert_eq!(promised, held);
         assert_no_oversell(&w);
         assert_capacity(&w);
-        // The same batch on one thread gives the same decisions.
+        // The same batch on one thread, admitted in one segment per round (no overlap of
+        // planning and admission), gives the same decisions.
         let (mut w1, _) = build(&spec, SourcingConfig::default());
-        let r1 = run_batch(&mut w1, &orders, 1);
+        let r1 = run_batch(&mut w1, &orders, 1, 1);
         for i in 0..orders.len() {
             prop_assert_eq!(result.lines_of(i), r1.lines_of(i));
             prop_assert_eq!(result.orders[i].summary, r1.orders[i].summary);
         }
         prop_assert_eq!(w.ledger.confirmed(), w1.ledger.confirmed());
+        prop_assert_eq!(w.ledger.pools(), w1.ledger.pools());
+        prop_assert_eq!(w.ledger.size(), w1.ledger.size());
     }
 
     #[test]
@@ -873,7 +883,7 @@ proptest! {
         ops in prop::collection::vec((0..3u8, 0..20usize, prop::option::of(1..3i32), 0..200i64), 1..40),
     ) {
         let (mut w, orders) = build(&spec, SourcingConfig::default());
-        let result = run_batch(&mut w, &orders, 2);
+        let result = run_batch(&mut w, &orders, 2, 3);
         let mut events = Vec::new();
         let mut now = T0;
         let mut terminal: BTreeMap<(u64, u64), HoldState> = BTreeMap::new();
