@@ -15,6 +15,8 @@ pub struct PipelineMetrics {
     positions: IntGauge,
     publish_latency: Histogram,
     sourcing: IntCounterVec,
+    sourcing_batch: Histogram,
+    sourcing_batch_orders: Histogram,
 }
 
 impl PipelineMetrics {
@@ -26,6 +28,8 @@ impl PipelineMetrics {
         registry.register(Box::new(m.positions.clone()))?;
         registry.register(Box::new(m.publish_latency.clone()))?;
         registry.register(Box::new(m.sourcing.clone()))?;
+        registry.register(Box::new(m.sourcing_batch.clone()))?;
+        registry.register(Box::new(m.sourcing_batch_orders.clone()))?;
         Ok(m)
     }
 
@@ -72,6 +76,26 @@ impl PipelineMetrics {
                 &["event"],
             )
             .expect("valid metric"),
+            sourcing_batch: Histogram::with_opts(
+                HistogramOpts::new(
+                    "allot_sourcing_batch_seconds",
+                    "Wall time of one sourcing batch: planning, committing, writing the \
+                     reservations back to availability and building the decisions.",
+                )
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0,
+                ]),
+            )
+            .expect("valid metric"),
+            sourcing_batch_orders: Histogram::with_opts(
+                HistogramOpts::new(
+                    "allot_sourcing_batch_orders",
+                    "Orders (and modifications) decided per sourcing batch.",
+                )
+                .buckets(vec![1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0]),
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -107,6 +131,20 @@ impl PipelineMetrics {
                 self.sourcing.with_label_values(&[event]).inc_by(n - b);
             }
         }
+    }
+
+    /// Counts one sourcing batch of `orders` that took `seconds`.
+    pub fn sourcing_batch(&self, orders: u64, seconds: f64) {
+        self.sourcing_batch.observe(seconds);
+        self.sourcing_batch_orders.observe(orders as f64);
+    }
+
+    /// Sourcing batches counted so far, and the orders they decided.
+    pub fn sourcing_batches(&self) -> (u64, u64) {
+        (
+            self.sourcing_batch.get_sample_count(),
+            self.sourcing_batch_orders.get_sample_sum() as u64,
+        )
     }
 
     /// Sourcing events counted so far (see [`sourcing`](Self::sourcing)).

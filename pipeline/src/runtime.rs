@@ -49,6 +49,8 @@ pub struct Pipeline {
     sourcing: SourcingProcessor,
     /// The sourcing totals already counted in the metrics.
     sourcing_counted: crate::sourcing::SourcingStats,
+    /// Wall-clock time spent deciding batches of orders, and the batches that sourced any.
+    sourcing_busy: SourcingBusy,
     /// Decisions and order events not yet handed to the destination.
     records: Vec<AnyRecord>,
     tally: Tally,
@@ -89,6 +91,7 @@ impl Pipeline {
             ),
             records: Vec::new(),
             sourcing_counted: Default::default(),
+            sourcing_busy: SourcingBusy::default(),
             tally: Tally::default(),
             metrics,
             letters: Vec::new(),
@@ -146,7 +149,7 @@ impl Pipeline {
                 Err((kind, reason)) => applied = Applied::Refused(kind, reason),
             }
             if self.sourcing.batch_due() {
-                self.sourcing.decide(&mut self.engine, &mut self.records);
+                self.decide();
             }
         }
         self.metrics.applied(record.topic(), &applied);
@@ -200,7 +203,7 @@ impl Pipeline {
     /// the dead letters, decisions and order events collected since the last flush.
     pub fn flush(&mut self, availability: &mut EncodedBatch, decide: bool) -> Flushed {
         if decide {
-            self.sourcing.decide(&mut self.engine, &mut self.records);
+            self.decide();
         }
         let before = availability.len();
         match self.paced_since {
@@ -280,6 +283,20 @@ impl Pipeline {
         &self.engine
     }
 
+    /// Sources the queued orders, timing the batch.
+    fn decide(&mut self) {
+        let decided = |s: &crate::sourcing::SourcingStats| s.orders + s.modifications;
+        let (before, started) = (decided(self.sourcing.stats()), Instant::now());
+        self.sourcing.decide(&mut self.engine, &mut self.records);
+        let sourced = decided(self.sourcing.stats()) - before;
+        if sourced > 0 {
+            let took = started.elapsed();
+            self.sourcing_busy.batches += 1;
+            self.sourcing_busy.elapsed += took;
+            self.metrics.sourcing_batch(sourced, took.as_secs_f64());
+        }
+    }
+
     fn report(&self, mode: &'static str, elapsed: Duration, outputs: OutputStats) -> RunReport {
         RunReport {
             mode,
@@ -290,9 +307,21 @@ impl Pipeline {
             engine: self.engine.stats().clone(),
             state: self.engine.state_size(),
             sourcing: self.sourcing.stats().clone(),
+            sourcing_busy: self.sourcing_busy,
             outputs,
         }
     }
+}
+
+/// Wall-clock time a run spent sourcing batches of orders (planning, committing, writing
+/// reservations back and building decisions), so decisions per second can be told apart
+/// from the rest of the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourcingBusy {
+    /// Batches that sourced at least one order.
+    pub batches: u64,
+    /// Their time, summed.
+    pub elapsed: Duration,
 }
 
 /// What a flush hands to the destination besides availability.
@@ -342,6 +371,8 @@ pub struct RunReport {
     pub state: crate::availability::StateSize,
     /// What sourcing did.
     pub sourcing: crate::sourcing::SourcingStats,
+    /// How long sourcing took.
+    pub sourcing_busy: SourcingBusy,
     /// What was published.
     pub outputs: OutputStats,
 }
@@ -1138,6 +1169,14 @@ impl fmt::Display for RunReport {
                 so.released,
                 so.expired,
             )?;
+            let busy = self.sourcing_busy.elapsed.as_secs_f64();
+            writeln!(
+                f,
+                "  sourcing: {} batches took {:.3} s, {:.0} orders/s while deciding",
+                self.sourcing_busy.batches,
+                busy,
+                (so.orders + so.modifications) as f64 / busy.max(1e-9),
+            )?;
         }
         if self.state.unknown_locations > 0 {
             writeln!(
@@ -1339,5 +1378,14 @@ mod tests {
             .sum::<u64>();
         assert!(metrics.sourcing_total("line_allocated") > 0);
         assert!(lines >= orders);
+        // Every batch is timed, and the batches add up to the decisions.
+        let (batches, decided) = metrics.sourcing_batches();
+        assert!(batches >= 1);
+        assert_eq!(decided, decisions);
+        let busy = pipeline
+            .report("test", Duration::from_secs(1), OutputStats::default())
+            .sourcing_busy;
+        assert_eq!(busy.batches, batches);
+        assert!(busy.elapsed > Duration::ZERO);
     }
 }

@@ -286,6 +286,13 @@ pub struct AllotRun {
     pub availability_mib: f64,
     /// Framed input read, in MiB (`input: N records (X MiB framed)`).
     pub input_mib: f64,
+    /// Orders and modifications sourced (`sourcing: N orders and M modifications
+    /// decided`); 0 when the run sourced none.
+    pub decisions: u64,
+    /// Sourcing batches and their summed wall time (`sourcing: N batches took S s`).
+    pub sourcing_batches: u64,
+    /// See [`sourcing_batches`](Self::sourcing_batches).
+    pub sourcing_secs: f64,
     /// From spawn to exit, as this benchmark saw it.
     pub process_secs: f64,
     /// Warning lines in its log.
@@ -436,9 +443,16 @@ fn strip_ansi(line: &str) -> String {
 ///   input: 392114 records (45.1 MiB framed), 31776 records/s
 ///   outcome: 392100 accepted, 14 duplicates, 0 dead-lettered (0 refused by validation)
 ///   availability: 51234 messages (80.2 MiB) for 2000 skus
+///   sourcing: 1000 orders and 20 modifications decided (1020 decisions published), …
+///   sourcing: 12 batches took 0.051 s, 20000 orders/s while deciding
 /// ```
+///
+/// The sourcing lines are there only when the run sourced orders.
 pub fn parse_report(text: &str) -> Option<AllotRun> {
     fn first_number(s: &str) -> Option<u64> {
+        s.split_whitespace().next()?.parse().ok()
+    }
+    fn first_number_f(s: &str) -> Option<f64> {
         s.split_whitespace().next()?.parse().ok()
     }
     /// `(12.3 MiB` anywhere in `s`.
@@ -468,6 +482,13 @@ pub fn parse_report(text: &str) -> Option<AllotRun> {
             run.duplicates = first_number(parts.next()?)?;
             run.dead_lettered = first_number(parts.next()?)?;
             seen[2] = true;
+        } else if let Some(rest) = line.strip_prefix("sourcing: ") {
+            if let Some((orders, rest)) = rest.split_once(" orders and ") {
+                run.decisions = orders.parse::<u64>().ok()? + first_number(rest)?;
+            } else if let Some((batches, rest)) = rest.split_once(" batches took ") {
+                run.sourcing_batches = batches.parse().ok()?;
+                run.sourcing_secs = first_number_f(rest)?;
+            }
         } else if let Some(rest) = line.strip_prefix("availability: ") {
             run.availability_messages = first_number(rest)?;
             run.availability_mib = mib(rest)?;
@@ -515,6 +536,34 @@ mod tests {
         check(&report.replace("  input:", "  in:"), None);
         check("", None);
         check(&report.replace("392114 records", "many records"), None);
+    }
+
+    #[test]
+    fn reads_the_sourcing_lines_when_there_are_any() {
+        let report = "allot run finished in 2.00 s
+  input: 10 records (0.1 MiB framed), 5 records/s
+  outcome: 10 accepted, 0 duplicates, 0 dead-lettered (0 refused by validation)
+  availability: 4 messages (0.0 MiB) for 2 skus
+  sourcing: 1200 orders and 34 modifications decided (1234 decisions published), lines \
+93.4% allocated, 0.2% backordered, 6.4% rejected; 3 price mismatches; 5 replanned
+  sourcing: cost 4.81 per order, split rate 0.5%, ship-from-store 12.7% of shipped lines; \
+reservations 1 consumed, 2 released, 3 pickups expired
+  sourcing: 7 batches took 0.025 s, 49360 orders/s while deciding
+";
+        let run = parse_report(report).expect("report");
+        assert_eq!(
+            (run.decisions, run.sourcing_batches, run.sourcing_secs),
+            (1234, 7, 0.025)
+        );
+        let without = parse_report(
+            &report
+                .lines()
+                .filter(|l| !l.contains("sourcing"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .expect("report");
+        assert_eq!((without.decisions, without.sourcing_batches), (0, 0));
     }
 
     #[test]

@@ -1043,6 +1043,18 @@ impl E2eReport {
             )
         };
         let _ = writeln!(out, "allot run: {}", volume(&self.allot.run));
+        let run = &self.allot.run;
+        if run.decisions > 0 {
+            let _ = writeln!(
+                out,
+                "allot run sourcing: {} orders and modifications in {} batches, {:.3} s \
+                 deciding = {} decisions/s",
+                group(run.decisions),
+                group(run.sourcing_batches),
+                run.sourcing_secs,
+                group((run.decisions as f64 / run.sourcing_secs.max(1e-9)).round() as u64)
+            );
+        }
         let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
         let _ = writeln!(
             out,
