@@ -149,6 +149,8 @@ pub struct TopicReader {
     last_ms: Arc<AtomicI64>,
     /// Messages measured so far.
     measured: Arc<AtomicU64>,
+    /// Messages read so far, measured or not.
+    read: Arc<AtomicU64>,
 }
 
 impl TopicReader {
@@ -180,7 +182,8 @@ impl TopicReader {
         let (stop, mut stopped) = watch::channel(false);
         let last_ms = Arc::new(AtomicI64::new(0));
         let measured = Arc::new(AtomicU64::new(0));
-        let (last, count) = (last_ms.clone(), measured.clone());
+        let read = Arc::new(AtomicU64::new(0));
+        let (last, count, all) = (last_ms.clone(), measured.clone(), read.clone());
         let task = tokio::spawn(async move {
             let mut seen = Observed::default();
             loop {
@@ -190,6 +193,7 @@ impl TopicReader {
                         let received = now_ms();
                         let msg = msg.context("a reader failed to consume")?;
                         last.store(received, Ordering::Relaxed);
+                        all.fetch_add(1, Ordering::Relaxed);
                         let Some(t) = msg.payload().and_then(peek_event_time) else {
                             seen.unreadable += 1;
                             continue;
@@ -214,12 +218,18 @@ impl TopicReader {
             task,
             last_ms,
             measured,
+            read,
         })
     }
 
     /// Messages measured so far.
     pub fn measured(&self) -> u64 {
         self.measured.load(Ordering::Relaxed)
+    }
+
+    /// Messages read so far, measured or not.
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
     }
 
     /// Waits until no message has arrived for `quiet`, at most `limit`.

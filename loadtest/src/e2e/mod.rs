@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use allot_connectors::kafka::{KafkaConfig, ensure_topics};
-use allot_schemas::{AnyRecord, Topic};
+use allot_schemas::{AnyRecord, EpochMillis, Topic};
 use anyhow::Context;
 use rdkafka::Offset;
 use serde::Serialize;
@@ -724,6 +724,41 @@ async fn send_paced(
     })
 }
 
+/// Events sent to warm a copier up before its latency is measured.
+const WARM_UP_EVENTS: u64 = 200;
+
+/// Sends [`WARM_UP_EVENTS`] events stamped `stamp_ms` (before `reader`'s measured window)
+/// and waits until `reader` has read them back; returns the record to send next.
+async fn warm_up(
+    workload: &mut Workload,
+    mut next: Option<AnyRecord>,
+    sink: &mut KafkaEventSink,
+    reader: &TopicReader,
+    stamp_ms: EpochMillis,
+) -> anyhow::Result<Option<AnyRecord>> {
+    let mut sent = 0;
+    while sent < WARM_UP_EVENTS {
+        let Some(mut record) = next.take().or_else(|| workload.next()) else {
+            break;
+        };
+        set_event_time(&mut record, stamp_ms);
+        sink.write(&record).await?;
+        sent += 1;
+    }
+    sink.flush().await?;
+    let limit = Instant::now() + Duration::from_secs(30);
+    while reader.read() < sent {
+        anyhow::ensure!(
+            Instant::now() < limit,
+            "the warm-up events did not come back within 30 s ({} of {sent} read); is the \
+             broker overloaded?",
+            reader.read()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(workload.next())
+}
+
 /// From the end of sending to the last measured message read.
 fn drain_secs(seen: &latency::Observed, sent: &Sent) -> f64 {
     if seen.last_received_ms > 0 {
@@ -753,6 +788,7 @@ async fn passthrough_latency(
     broker::create_topic(config, &output).await?;
     let mut workload = latency_workload(options, rate, trading_per_day)?;
     let (_, next) = opening(&mut workload, None).await?;
+    let since = now_ms();
     let reader = TopicReader::start(
         &KafkaConfig {
             group_id: format!("{}-reader", config.group_id),
@@ -761,10 +797,14 @@ async fn passthrough_latency(
         std::slice::from_ref(&output),
         config.partitions,
         Offset::Beginning,
-        now_ms(),
+        since,
     )?;
     let copier = passthrough::Copier::start(config, &input_names(config), &output).await?;
     let mut sink = KafkaEventSink::new(config, 10_000)?;
+    // allot's phase starts warm (its opening stock went through first); so does this one:
+    // connections, metadata and the first fetches cost a few hundred ms once, which would
+    // otherwise land on the first measured events.
+    let next = warm_up(&mut workload, next, &mut sink, &reader, since - 1).await?;
     let sent = send_paced(options, &mut workload, next, &mut sink, rate, |n, t| {
         notes.note(format!(
             "  sent {} ({:.0}/s) · {} copies measured",
