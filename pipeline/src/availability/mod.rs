@@ -11,6 +11,7 @@ mod supply;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use dedupe::Dedupe;
 pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, StateSize};
 pub use intern::Interner;
 pub use position::{Inbound, SupplyKind};

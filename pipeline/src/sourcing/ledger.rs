@@ -373,6 +373,19 @@ impl Ledger {
             .unwrap_or_default()
     }
 
+    /// Whether `order` still has a confirmed reservation.
+    pub fn holds_order(&self, order: u64) -> bool {
+        self.skus.iter().any(|s| s.orders.contains_key(&order))
+    }
+
+    /// Forgets the capacity used on days before `day` (nothing is planned on them any
+    /// more; a late cancellation of such a shipment gives nothing back).
+    pub fn forget_pools_before(&mut self, day: Day) {
+        for shard in &mut self.pools {
+            shard.used.retain(|&(_, d), _| d >= day);
+        }
+    }
+
     /// Counts of what the ledger holds.
     pub fn size(&self) -> LedgerSize {
         let mut s = LedgerSize::default();

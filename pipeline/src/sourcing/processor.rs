@@ -16,8 +16,12 @@
 //!   are written into the availability engine, so availability shows them at its next
 //!   flush.
 //!
-//! An order id already sourced is a duplicate (nothing changes); an order event for an
-//! order this instance never sourced changes nothing and is counted.
+//! An order id already sourced is a duplicate (nothing changes) while the order holds
+//! reservations and for `order_id_retention_hours` of event time after it; an order event
+//! for an order this instance never sourced, or that holds nothing any more, changes nothing
+//! and is counted. So memory follows the open orders and the retention, not the run's age:
+//! an order is forgotten once its last reservation is consumed, released or expired, and
+//! the capacity pools of days before yesterday are dropped.
 
 use std::collections::{HashMap, HashSet};
 
@@ -37,7 +41,7 @@ use super::planner::Method;
 use super::price::PriceBook;
 use super::request::{OrderRequest, key_of};
 use super::supply::{Future, InMemorySupply, Inbound};
-use crate::availability::{AvailabilityEngine, SupplyKind};
+use crate::availability::{AvailabilityEngine, Dedupe, SupplyKind};
 
 /// The `[sourcing]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +68,10 @@ pub struct SourcingSettings {
     pub batch: BatchConfig,
     /// What applies when no sourcing rule matches, and the planner's knobs.
     pub defaults: SourcingConfig,
+    /// Hours of event time an order id is remembered after its order (a replayed order
+    /// inside them is a duplicate; one with reservations still open always is). Bounds the
+    /// memory of order ids in a process that runs for months.
+    pub order_id_retention_hours: u32,
 }
 
 impl Default for SourcingSettings {
@@ -77,6 +85,7 @@ impl Default for SourcingSettings {
             method: SourcingMethod::Optimize,
             batch: BatchConfig::default(),
             defaults: SourcingConfig::default(),
+            order_id_retention_hours: 168,
         }
     }
 }
@@ -89,6 +98,11 @@ impl SourcingSettings {
         }
         if self.shards == 0 {
             return Err("sourcing.shards must be at least 1".into());
+        }
+        if self.order_id_retention_hours == 0 {
+            return Err(
+                "sourcing.order_id_retention_hours must be at least 1 (168 = a week)".into(),
+            );
         }
         self.defaults.validate()
     }
@@ -159,9 +173,14 @@ pub struct SourcingProcessor {
     /// Orders to source, and whether each is a modification of one already sourced.
     pending: Vec<(Order, bool)>,
     requests: Vec<OrderRequest>,
-    /// Order keys sourced or queued.
-    seen: HashSet<u64, FixedState>,
+    /// Order keys sourced or queued, for `order_id_retention_hours` of event time.
+    seen: Dedupe,
+    /// Orders with confirmed reservations (or a modification queued).
     open: HashMap<u64, OpenOrder, FixedState>,
+    /// Orders with a modification queued.
+    modifying: HashSet<u64, FixedState>,
+    /// The ledger's capacity pools before this day are forgotten.
+    pools_kept_from: super::ids::Day,
     supply: InMemorySupply,
     result: BatchResult,
     events: Vec<HoldEvent>,
@@ -190,8 +209,10 @@ impl SourcingProcessor {
             prices: PriceBook::default(),
             pending: Vec::new(),
             requests: Vec::new(),
-            seen: HashSet::default(),
+            seen: Dedupe::default(),
             open: HashMap::default(),
+            modifying: HashSet::default(),
+            pools_kept_from: super::ids::Day::MIN,
             supply: InMemorySupply::default(),
             result: BatchResult::default(),
             events: Vec::new(),
@@ -251,7 +272,9 @@ impl SourcingProcessor {
                         format!("order {} has no lines", o.order_id),
                     ));
                 }
-                if !self.seen.insert(key_of(&o.order_id)) {
+                let key = key_of(&o.order_id);
+                if self.open.contains_key(&key) || !self.seen.insert(u128::from(key), o.event_time)
+                {
                     self.stats.duplicate_orders += 1;
                     return Ok(false);
                 }
@@ -303,11 +326,33 @@ impl SourcingProcessor {
                 });
                 if !again.lines.is_empty() {
                     self.pending.push((again, true));
+                    self.modifying.insert(key);
                 }
             }
         }
         self.settle(&events, engine);
+        self.prune(&events);
         self.events = events;
+    }
+
+    /// Forgets the orders of `events` that hold nothing any more and have no modification
+    /// queued: later events for them are counted as unknown.
+    fn prune(&mut self, events: &[HoldEvent]) {
+        for ev in events {
+            if !self.modifying.contains(&ev.order) && !self.ledger.holds_order(ev.order) {
+                self.open.remove(&ev.order);
+            }
+        }
+    }
+
+    /// Orders kept because they hold reservations.
+    pub fn open_orders(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Order ids remembered for duplicate detection.
+    pub fn remembered_orders(&self) -> usize {
+        self.seen.len()
     }
 
     /// Counts `events` and writes the reserved units of every (sku, location) they touched
@@ -462,8 +507,11 @@ impl SourcingProcessor {
             out.push(AnyRecord::Decision(decision));
             if held {
                 self.open.insert(key, OpenOrder { order });
+            } else if modified && !self.ledger.holds_order(key) {
+                self.open.remove(&key);
             }
         }
+        self.modifying.clear();
         self.sync_reserved(&mut touched, engine);
     }
 
@@ -471,6 +519,14 @@ impl SourcingProcessor {
         let now = engine.watermark();
         if now == i64::MIN {
             return;
+        }
+        let retention = i64::from(self.settings.order_id_retention_hours) * 3_600_000;
+        self.seen.evict(now.saturating_sub(retention));
+        // Capacity of days before yesterday is not planned against any more.
+        let yesterday = day_of(now) - 1;
+        if yesterday > self.pools_kept_from {
+            self.ledger.forget_pools_before(yesterday);
+            self.pools_kept_from = yesterday;
         }
         let mut events = std::mem::take(&mut self.events);
         events.clear();
@@ -522,6 +578,7 @@ impl SourcingProcessor {
                 )),
             }));
         }
+        self.prune(&events);
         self.events = events;
     }
 }
@@ -729,6 +786,46 @@ mod tests {
         let back = AnyRecord::OrderEvent(expired[0].clone());
         h.feed(back).unwrap();
         assert_eq!(h.sourcing.stats().released, 0);
+    }
+
+    #[test]
+    fn finished_orders_are_forgotten_and_order_ids_leave_after_the_retention() {
+        let mut h = Harness::new();
+        h.count(1, T0, "sku-a", "dc-1", 10);
+        assert!(h.order("o-1", T0 + 1, FulfilmentType::ShipToHome, "sku-a", 3));
+        assert!(h.order("o-2", T0 + 2, FulfilmentType::ShipToHome, "sku-a", 2));
+        h.decide();
+        assert_eq!(
+            (h.sourcing.open_orders(), h.sourcing.remembered_orders()),
+            (2, 2)
+        );
+        // o-1 is cancelled: nothing of it is held, so it is not kept; its id still is.
+        h.order_event("o-1", T0 + HOUR, OrderEventKind::Cancel);
+        assert_eq!(h.sourcing.open_orders(), 1);
+        assert!(!h.order("o-1", T0 + HOUR + 1, FulfilmentType::ShipToHome, "sku-a", 3));
+        // A week of event time later the ids are forgotten, except o-2's: it still holds
+        // units, so it is a duplicate however late it comes again.
+        h.count(2, T0 + 170 * HOUR, "sku-b", "dc-1", 1);
+        h.decide();
+        assert_eq!(h.sourcing.remembered_orders(), 0);
+        assert!(!h.order(
+            "o-2",
+            T0 + 170 * HOUR + 1,
+            FulfilmentType::ShipToHome,
+            "sku-a",
+            2
+        ));
+        assert_eq!(h.position("sku-a", "dc-1"), (10, 2));
+        // o-1, replayed after its retention, is a new order (the documented limit).
+        assert!(h.order(
+            "o-1",
+            T0 + 170 * HOUR + 2,
+            FulfilmentType::ShipToHome,
+            "sku-a",
+            3
+        ));
+        h.decide();
+        assert_eq!(h.position("sku-a", "dc-1"), (10, 5));
     }
 
     #[test]
