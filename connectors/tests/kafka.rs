@@ -1,6 +1,7 @@
 //! Integration tests of the Kafka connector against the real broker started by
 //! `deploy/local/kafka.sh` (KRaft, single node).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allot_connectors::kafka::{
@@ -9,12 +10,14 @@ use allot_connectors::kafka::{
 use allot_connectors::{ConnectorMetrics, testkit};
 use allot_schemas::codec::confluent;
 use allot_schemas::{
-    AnyRecord, ConfluentCodec, DeadLetter, DeadLetterKind, Order, Receipt, Record, Topic,
+    AnyRecord, ConfluentCodec, DeadLetter, DeadLetterKind, Order, Receipt, Record, StaticResolver,
+    Topic,
 };
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -500,4 +503,115 @@ async fn registry_ids_are_fetched_on_first_sight_and_unknown_ones_dead_lettered(
     );
     assert_eq!(err.action(), allot_connectors::ErrorAction::Stop);
     cleanup(&config).await;
+}
+
+/// Runs a blocking transaction call off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("no panic")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_commits_its_outputs_and_input_offsets_together_or_not_at_all() {
+    let mut config = testkit::kafka_config("kafka_txn", 1);
+    // Offsets commit only inside transactions.
+    config
+        .properties
+        .insert("enable.auto.commit".into(), "false".into());
+    let out = KafkaConfig {
+        topic_prefix: format!("{}out.", config.topic_prefix),
+        ..config.clone()
+    };
+    ensure_topics(&config, &[Topic::Orders, Topic::DeadLetters])
+        .await
+        .unwrap();
+    ensure_topics(&out, &[Topic::Orders]).await.unwrap();
+    let metrics = ConnectorMetrics::unregistered();
+    let plain = KafkaSink::new(&config, metrics.clone()).unwrap();
+    let mut runner = TestRunner::default();
+    let orders = random_records(&mut runner, Topic::Orders, 10);
+    for o in &orders {
+        plain.send_any(o).await.unwrap();
+    }
+    let source =
+        KafkaSource::new(&config, &[Topic::Orders], plain.clone(), metrics.clone()).unwrap();
+    let read = take(&source, 10).await;
+    let group = source.group_metadata().expect("a group member");
+    let id = format!("{}-txn", config.client_id);
+    let (c, m, i) = (out.clone(), metrics.clone(), id.clone());
+    let txn = blocking(move || {
+        KafkaSink::transactional(&c, Arc::new(StaticResolver::new()), m, &i, WAIT)
+    })
+    .await
+    .expect("transactions start");
+
+    // The first five are copied and their offsets committed in one transaction.
+    txn.begin_transaction().unwrap();
+    for c in &read[..5] {
+        txn.send_any(&c.record).await.unwrap();
+    }
+    let offsets = source
+        .offsets_after([(Topic::Orders, 0, read[4].offset)])
+        .unwrap();
+    let t = txn.clone();
+    blocking(move || t.commit_transaction(&offsets, &group, WAIT))
+        .await
+        .unwrap();
+    // The last five are copied (delivered to the log) and then aborted.
+    txn.begin_transaction().unwrap();
+    for c in &read[5..] {
+        txn.send_any(&c.record).await.unwrap();
+    }
+    let t = txn.clone();
+    blocking(move || t.abort_transaction(WAIT)).await.unwrap();
+
+    // A read_committed reader sees the committed five and nothing of the aborted ones.
+    let reader = KafkaSource::new(
+        &KafkaConfig {
+            group_id: format!("{}-reader", out.group_id),
+            ..out.clone()
+        },
+        &[Topic::Orders],
+        plain.clone(),
+        ConnectorMetrics::unregistered(),
+    )
+    .unwrap();
+    let copied = take(&reader, 5).await;
+    let ids = |cs: &[Consumed]| -> Vec<String> {
+        cs.iter().map(|c| c.record.event_id().to_string()).collect()
+    };
+    assert_eq!(ids(&copied), ids(&read[..5]));
+    let more = tokio::time::timeout(Duration::from_secs(3), reader.next()).await;
+    assert!(more.is_err(), "an aborted message was read: {more:?}");
+    // The group's committed offset is the one the transaction carried.
+    let committed = source
+        .consumer()
+        .committed(Duration::from_secs(10))
+        .unwrap();
+    let name = config.topic_name(Topic::Orders);
+    let at = committed
+        .find_partition(&name, 0)
+        .map(|p| p.offset())
+        .expect("partition 0 listed");
+    assert_eq!(at, rdkafka::Offset::Offset(read[4].offset + 1));
+
+    // A second producer with the same id fences the first: its next commit fails, fatally.
+    let (c, m, i) = (out.clone(), metrics.clone(), id.clone());
+    let _successor = blocking(move || {
+        KafkaSink::transactional(&c, Arc::new(StaticResolver::new()), m, &i, WAIT)
+    })
+    .await
+    .expect("the successor starts");
+    let fenced = async {
+        txn.begin_transaction()?;
+        txn.send_any(&read[0].record).await?;
+        let t = txn.clone();
+        let none = rdkafka::TopicPartitionList::new();
+        let group = source.group_metadata().expect("a group member");
+        blocking(move || t.commit_transaction(&none, &group, WAIT)).await
+    }
+    .await;
+    let err = fenced.expect_err("a fenced producer cannot commit");
+    assert_eq!(err.action(), allot_connectors::ErrorAction::Stop, "{err:?}");
+    cleanup(&config).await;
+    cleanup(&out).await;
 }

@@ -123,6 +123,23 @@ pub enum KafkaError {
         #[source]
         source: CodecError,
     },
+    /// A step of a Kafka transaction failed (exactly-once processing). What was produced in
+    /// the transaction is discarded by the brokers and its input offsets are not committed:
+    /// after an abortable failure, abort and process again from the last committed state;
+    /// after a fatal one (another instance took over this `transactional.id`, or the
+    /// producer's epoch is gone), stop: the state in memory is no longer this instance's.
+    #[error("failed to {step} a Kafka transaction{}", if *.fatal { " (fatal: this producer is fenced; restart to restore from the changelog)" } else { "" })]
+    Transaction {
+        /// `initialise`, `begin`, `send offsets to`, `commit`, `abort`.
+        step: &'static str,
+        /// librdkafka says the producer cannot go on.
+        fatal: bool,
+        /// librdkafka says the transaction must be aborted (it cannot be committed).
+        abortable: bool,
+        /// What librdkafka reported.
+        #[source]
+        source: RdKafkaError,
+    },
     /// A refused message could not be written to the dead-letter topic, so it is neither
     /// processed nor recorded: the source does not move past it.
     #[error("failed to dead-letter {origin}")]
@@ -149,6 +166,8 @@ impl KafkaError {
             | KafkaError::Produce { source, .. }
             | KafkaError::Consume { source }
             | KafkaError::Commit { source } => retry_or_stop(source),
+            KafkaError::Transaction { fatal: true, .. } => ErrorAction::Stop,
+            KafkaError::Transaction { source, .. } => retry_or_stop(source),
             KafkaError::DeadLetter { source, .. } => match source.action() {
                 ErrorAction::Retry => ErrorAction::Retry,
                 _ => ErrorAction::Stop,

@@ -9,6 +9,8 @@ use std::time::Duration;
 use allot_schemas::{
     AnyRecord, ConfluentCodec, Record, RecordVisitor, SchemaResolver, StaticResolver, Topic,
 };
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -210,9 +212,83 @@ impl KafkaSink {
             })
     }
 
+    /// A sink whose producer is transactional with `transactional_id` (one per instance,
+    /// stable across its restarts, so a restarted instance fences its former self). Blocks
+    /// until the brokers have aborted whatever an earlier producer with that id left open
+    /// (up to `timeout`). Every message must then be sent inside a transaction
+    /// ([`begin_transaction`](Self::begin_transaction) …
+    /// [`commit_transaction`](Self::commit_transaction)).
+    pub fn transactional(
+        config: &KafkaConfig,
+        resolver: Arc<dyn SchemaResolver>,
+        metrics: ConnectorMetrics,
+        transactional_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        let mut config = config.clone();
+        config
+            .properties
+            .insert("transactional.id".into(), transactional_id.into());
+        let sink = Self::with_resolver(&config, resolver, metrics)?;
+        sink.producer
+            .init_transactions(timeout)
+            .map_err(|e| txn_error("initialise", e))?;
+        Ok(sink)
+    }
+
+    /// Opens a transaction: what is produced from now until the commit is visible to
+    /// `read_committed` consumers all at once, or never.
+    pub fn begin_transaction(&self) -> Result<(), KafkaError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| txn_error("begin", e))
+    }
+
+    /// Commits the open transaction together with the consumer offsets `offsets` (the next
+    /// offset to read of each input partition) of the group `group`. Blocks (call it from
+    /// a blocking task) until every message of the transaction is delivered and the
+    /// brokers have committed it, up to `timeout`.
+    pub fn commit_transaction(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+        timeout: Duration,
+    ) -> Result<(), KafkaError> {
+        if offsets.count() > 0 {
+            self.producer
+                .send_offsets_to_transaction(offsets, group, timeout)
+                .map_err(|e| txn_error("send offsets to", e))?;
+        }
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(|e| txn_error("commit", e))
+    }
+
+    /// Aborts the open transaction: its messages are discarded and its offsets not
+    /// committed. Blocks up to `timeout`.
+    pub fn abort_transaction(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer
+            .abort_transaction(timeout)
+            .map_err(|e| txn_error("abort", e))
+    }
+
     /// The underlying producer (for transactions and statistics).
     pub fn producer(&self) -> &FutureProducer {
         &self.producer
+    }
+}
+
+/// A transaction step's failure, with librdkafka's verdict on it.
+fn txn_error(step: &'static str, source: RdKafkaError) -> KafkaError {
+    let (fatal, abortable) = match &source {
+        RdKafkaError::Transaction(e) => (e.is_fatal(), e.txn_requires_abort()),
+        _ => (false, false),
+    };
+    KafkaError::Transaction {
+        step,
+        fatal,
+        abortable,
+        source,
     }
 }
 

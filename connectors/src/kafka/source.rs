@@ -9,10 +9,12 @@ use allot_schemas::codec::{SchemaRegistryClient, confluent};
 use allot_schemas::{
     AnyRecord, CodecError, ConfluentCodec, DeadLetter, SchemaResolver, StaticResolver, Topic,
 };
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, StreamConsumer,
+};
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{KafkaConfig, KafkaError, KafkaSink};
 use crate::dead_letter::{DeadLetters, Origin};
@@ -399,6 +401,31 @@ impl KafkaSource {
             )) => Ok(()),
             other => other.map_err(|source| KafkaError::Commit { source }),
         }
+    }
+
+    /// The group's metadata (its generation and this member), which a transactional
+    /// producer sends with the offsets it commits, so a member that lost its partitions in
+    /// a rebalance cannot commit them (exactly-once processing).
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// The offsets to commit after processing up to and including each `(topic,
+    /// partition, offset)`: the next offset to read of each.
+    pub fn offsets_after(
+        &self,
+        processed: impl IntoIterator<Item = (Topic, i32, i64)>,
+    ) -> Result<TopicPartitionList, KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in processed {
+            list.add_partition_offset(
+                &self.names[topic as usize],
+                partition,
+                Offset::Offset(offset + 1),
+            )
+            .map_err(|source| KafkaError::Commit { source })?;
+        }
+        Ok(list)
     }
 
     /// The partitions currently assigned to this member.
