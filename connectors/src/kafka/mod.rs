@@ -14,7 +14,7 @@ mod source;
 pub use admin::{delete_topics, ensure_topics};
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};
-pub use source::{Consumed, KafkaSource};
+pub use source::{Consumed, GroupEvent, KafkaSource};
 
 use allot_schemas::{CodecError, Topic};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
