@@ -8,6 +8,7 @@
 //!
 //! ```sh
 //! cargo test -p allot-pipeline --features integration --test kafka_rebalance -- --nocapture
+//! ALLOT_REBALANCE_RATE=5000 cargo test ...   # input records/s (default 1,000)
 //! ```
 //!
 //! Needs Kafka (started through deploy/local/kafka.sh; `KAFKA_BOOTSTRAP` for another one).
@@ -27,14 +28,20 @@ use common::{Allot, count};
 /// 2026-01-05 08:00 UTC.
 const T0: i64 = 1_767_600_000_000;
 const PARTITIONS: i32 = 6;
-/// Input records per second while the feeder runs.
-const RATE: u64 = 1_000;
+/// Input records per second while the feeder runs: `ALLOT_REBALANCE_RATE`, default 1,000.
+fn rate() -> u64 {
+    std::env::var("ALLOT_REBALANCE_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r >= 50)
+        .unwrap_or(1_000)
+}
 const SKUS: u64 = 500;
 
 /// Sends counts over `SKUS` skus at `RATE`/s until `stop`; returns how many it sent.
 async fn feed(sink: KafkaSink, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
-    let per_tick = RATE / 50;
+    let per_tick = rate() / 50;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
@@ -169,7 +176,8 @@ async fn a_second_instance_takes_over_partitions_and_processing_resumes() {
     // instance's first record.
     let handover_ms = b_assigned.3.saturating_sub(a_revoked.2);
     println!(
-        "\nrebalance: {total} records at {RATE}/s over {PARTITIONS} partitions; second instance joined after ~5 s"
+        "\nrebalance: {total} records at {}/s over {PARTITIONS} partitions; second instance joined after ~5 s",
+        rate()
     );
     println!("  second instance: start to first record applied {b_first:.2?}");
     for (who, list) in [("first", &a_pauses), ("second", &b_pauses)] {
