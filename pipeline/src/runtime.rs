@@ -1127,10 +1127,16 @@ impl Publisher {
         Ok(done.acks)
     }
 
-    /// Waits for the oldest flush and acknowledges its input offsets.
+    /// Waits for the oldest flush and acknowledges its input offsets. An offset of a partition
+    /// no longer held here (lost) is skipped: its new owner reads from the last commit.
     async fn ack_oldest(&mut self, source: &KafkaSource) -> anyhow::Result<()> {
         for (topic, partition, offset) in self.next_done().await? {
-            source.ack_offset(topic, partition, offset)?;
+            match source.ack_offset(topic, partition, offset) {
+                Err(e @ allot_connectors::kafka::KafkaError::NotAssigned { .. }) => {
+                    tracing::warn!("{e}; its new owner reads it again from the last commit");
+                }
+                other => other?,
+            }
         }
         Ok(())
     }

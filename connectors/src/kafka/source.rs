@@ -435,10 +435,20 @@ impl KafkaSource {
 
     /// Marks everything up to and including `offset` of `topic[partition]` as processed, like
     /// [`ack`](Self::ack) for a record no longer at hand.
+    ///
+    /// Fails with [`KafkaError::NotAssigned`] when the partition is no longer assigned to this
+    /// member (lost, or revoked without waiting for the caller).
     pub fn ack_offset(&self, topic: Topic, partition: i32, offset: i64) -> Result<(), KafkaError> {
+        let name = &self.names[topic as usize];
         self.consumer
-            .store_offset(&self.names[topic as usize], partition, offset)
-            .map_err(|source| KafkaError::Commit { source })
+            .store_offset(name, partition, offset)
+            .map_err(|source| match source.rdkafka_error_code() {
+                Some(rdkafka::types::RDKafkaErrorCode::State) => KafkaError::NotAssigned {
+                    topic: name.clone(),
+                    partition,
+                },
+                _ => KafkaError::Commit { source },
+            })
     }
 
     /// Every partition of the subscribed topics, from the cluster's metadata (blocking, up to
