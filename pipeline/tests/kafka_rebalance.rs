@@ -40,6 +40,16 @@ const SKUS: u64 = 500;
 
 /// Sends counts over `SKUS` skus at `RATE`/s until `stop`; returns how many it sent.
 async fn feed(sink: KafkaSink, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
+    // The location first, so that the counts change published availability (pacing holds).
+    let dc = common::location(
+        "dc-1",
+        T0 - 86_400_000,
+        LocationKind::Dc,
+        &[Capability::Ship],
+        &["ecom"],
+    );
+    sink.send_any(&dc).await.expect("delivered");
+    sent.store(1, Ordering::Relaxed);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let per_tick = rate() / 50;
     let mut n = 0u64;
@@ -61,7 +71,7 @@ async fn feed(sink: KafkaSink, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
         for d in deliveries {
             d.await.expect("delivered");
         }
-        sent.store(n, Ordering::Relaxed);
+        sent.store(n + 1, Ordering::Relaxed);
     }
 }
 
@@ -103,13 +113,17 @@ async fn a_second_instance_takes_over_partitions_and_processing_resumes() {
     );
     let feeder = tokio::spawn(feed(sink, stop.clone(), sent.clone()));
 
-    let a = Allot::start(&kafka, &format!("{}-a", kafka.client_id), &[]);
+    // A 5 s coalescing bound: a sku published once is held for 5 s, and the offsets read
+    // since are parked until it goes out. Without a hand-over at the revocation, those
+    // offsets would be uncommitted and the second instance would apply their records again.
+    let env = [("ALLOT__RUNTIME__AVAILABILITY_COALESCE_MS", "5000")];
+    let a = Allot::start(&kafka, &format!("{}-a", kafka.client_id), &env);
     a.wait_metric("allot_records_applied_total", 1.0, Duration::from_secs(60));
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     let joined = Instant::now();
     let a_before = applied(&a);
-    let b = Allot::start(&kafka, &format!("{}-b", kafka.client_id), &[]);
+    let b = Allot::start(&kafka, &format!("{}-b", kafka.client_id), &env);
     b.wait_metric("allot_records_applied_total", 1.0, Duration::from_secs(60));
     let b_first = joined.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
