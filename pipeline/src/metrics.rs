@@ -81,7 +81,8 @@ impl PipelineMetrics {
                 HistogramOpts::new(
                     "allot_rebalance_pause_seconds",
                     "Wall time from a rebalance callback (partitions assigned, revoked or \
-                     lost) to the first input record processed after it, per rebalance.",
+                     lost) to the first input record processed after it, per rebalance (on \
+                     an idle instance this includes the wait for input).",
                 )
                 .buckets(vec![
                     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,

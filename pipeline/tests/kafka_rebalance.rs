@@ -160,6 +160,14 @@ async fn a_second_instance_takes_over_partitions_and_processing_resumes() {
             "{name} instance not ready after the rebalance: {body}"
         );
     }
+    // The source's rebalance counters moved: the first instance was revoked once and
+    // assigned twice (start, after the join), the second assigned once.
+    let rebalances =
+        |x: &Allot, event: &str| x.metric(&format!("allot_rebalances_total{{event=\"{event}\"}}"));
+    assert_eq!(rebalances(&a, "revoked"), 1.0);
+    assert_eq!(rebalances(&a, "assigned"), 2.0);
+    assert_eq!(rebalances(&b, "assigned"), 1.0);
+    assert_eq!(rebalances(&b, "revoked"), 0.0);
     let hist = |x: &Allot, part: &str| x.metric(&format!("allot_rebalance_pause_seconds_{part}"));
     let (a_log, b_log) = (a.log(), b.log());
     let (a_pauses, b_pauses) = (pauses(&a_log), pauses(&b_log));
