@@ -7,6 +7,7 @@
 //! | `allot_events_produced_total` | `topic` | Kafka sink: each delivery acknowledged; file writers: each record written |
 //! | `allot_dead_letters_total` | `topic`, `kind` | every record sent to the dead-letter destination |
 //! | `allot_consumer_lag` | `topic`, `partition` | Kafka source, from librdkafka statistics |
+//! | `allot_rebalances_total` | `event` | Kafka source: partitions `assigned`, `revoked` or `lost` in a rebalance |
 //! | `allot_clickhouse_rows_inserted_total` | `table` | ClickHouse sink: rows of each committed batch |
 //!
 //! `topic` is the logical topic name ([`Topic::name`], without a deployment prefix), so
@@ -32,6 +33,7 @@ struct Inner {
     dead_letters: IntCounterVec,
     consumer_lag: IntGaugeVec,
     rows_inserted: IntCounterVec,
+    rebalances: IntCounterVec,
 }
 
 fn index(topic: Topic) -> usize {
@@ -77,6 +79,15 @@ impl ConnectorMetrics {
             ),
             &["table"],
         )?;
+        let rebalances = IntCounterVec::new(
+            Opts::new(
+                "allot_rebalances_total",
+                "Consumer-group rebalance callbacks of this member, by event (assigned, revoked, \
+                 lost).",
+            ),
+            &["event"],
+        )?;
+        registry.register(Box::new(rebalances.clone()))?;
         registry.register(Box::new(consumed.clone()))?;
         registry.register(Box::new(produced.clone()))?;
         registry.register(Box::new(dead_letters.clone()))?;
@@ -91,6 +102,7 @@ impl ConnectorMetrics {
                 dead_letters,
                 consumer_lag,
                 rows_inserted,
+                rebalances,
             }),
         })
     }
@@ -109,6 +121,16 @@ impl ConnectorMetrics {
     /// Records read and decoded so far for `topic`.
     pub fn consumed_total(&self, topic: Topic) -> u64 {
         self.inner.consumed[index(topic)].get()
+    }
+
+    /// Counts one rebalance callback: `assigned`, `revoked` or `lost`.
+    pub fn rebalance(&self, event: &'static str) {
+        self.inner.rebalances.with_label_values(&[event]).inc();
+    }
+
+    /// Rebalance callbacks of `event` so far.
+    pub fn rebalances_total(&self, event: &str) -> u64 {
+        self.inner.rebalances.with_label_values(&[event]).get()
     }
 
     /// Counts one record of `topic` written.

@@ -1,9 +1,12 @@
 //! The pipeline's own Prometheus metrics (the connectors register theirs separately, see
 //! `allot_connectors::metrics`): what the processors did with each record, what they
-//! published, how big the state is, and how long publishing took.
+//! published, how big the state is, how long publishing took, and how long rebalances paused
+//! processing.
 
 use allot_schemas::Topic;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::availability::Applied;
 
@@ -17,6 +20,7 @@ pub struct PipelineMetrics {
     sourcing: IntCounterVec,
     sourcing_batch: Histogram,
     sourcing_batch_orders: Histogram,
+    rebalance_pause: HistogramVec,
 }
 
 impl PipelineMetrics {
@@ -30,6 +34,7 @@ impl PipelineMetrics {
         registry.register(Box::new(m.sourcing.clone()))?;
         registry.register(Box::new(m.sourcing_batch.clone()))?;
         registry.register(Box::new(m.sourcing_batch_orders.clone()))?;
+        registry.register(Box::new(m.rebalance_pause.clone()))?;
         Ok(m)
     }
 
@@ -96,7 +101,35 @@ impl PipelineMetrics {
                 .buckets(vec![1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0]),
             )
             .expect("valid metric"),
+            rebalance_pause: HistogramVec::new(
+                HistogramOpts::new(
+                    "allot_rebalance_pause_seconds",
+                    "Wall time from a rebalance callback (partitions assigned, revoked or \
+                     lost) to the first input record processed after it, per rebalance (on \
+                     an idle instance this includes the wait for input).",
+                )
+                .buckets(vec![
+                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ]),
+                &["cause"],
+            )
+            .expect("valid metric"),
         }
+    }
+
+    /// Records one rebalance pause (seconds) opened by `cause`: `assigned`, `revoked` or
+    /// `lost`.
+    pub fn rebalance_pause(&self, cause: &str, seconds: f64) {
+        self.rebalance_pause
+            .with_label_values(&[cause])
+            .observe(seconds);
+    }
+
+    /// Rebalance pauses recorded for `cause` so far.
+    pub fn rebalance_pauses(&self, cause: &str) -> u64 {
+        self.rebalance_pause
+            .with_label_values(&[cause])
+            .get_sample_count()
     }
 
     /// Moves the sourcing counters from `before` to `now` (the processor's totals).

@@ -20,8 +20,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format};
-use allot_connectors::http::{MetricsServer, MetricsServerConfig, availability_router};
-use allot_connectors::kafka::{Consumed, Delivery, KafkaSink, KafkaSource};
+use allot_connectors::http::{
+    MetricsServer, MetricsServerConfig, Readiness, availability_router, readiness_router,
+};
+use allot_connectors::kafka::{Consumed, Delivery, GroupEvent, KafkaSink, KafkaSource};
 use allot_connectors::{ConnectorMetrics, DeadLetters, ErrorAction, Origin};
 use allot_schemas::codec::{ConfluentCodec, RecordSlots, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Availability, DeadLetter, Topic};
@@ -452,25 +454,27 @@ fn progress_bar(enabled: bool, what: &str, len: Option<u64>) -> ProgressBar {
     bar
 }
 
-/// Starts `/metrics`, `/health` and `/availability` if the config asks for them; returns
-/// the server and the view the pipeline must keep up to date.
+/// Starts `/metrics`, `/health`, `/ready` (over `readiness`) and `/availability` if the
+/// config asks for them; returns the server and the view the pipeline must keep up to date.
 async fn serve_http(
     config: &AllotConfig,
     registry: &Registry,
+    readiness: Arc<Readiness>,
 ) -> anyhow::Result<(Option<MetricsServer>, Option<Arc<AvailabilityView>>)> {
     let Some(addr) = config.http.listen_addr else {
         return Ok((None, None));
     };
     let view = Arc::new(AvailabilityView::default());
-    let routes =
-        allot_connectors::http::router(registry.clone()).merge(availability_router(view.clone()));
+    let routes = allot_connectors::http::router(registry.clone())
+        .merge(readiness_router(readiness))
+        .merge(availability_router(view.clone()));
     let server = MetricsServer::start_router(&MetricsServerConfig { listen_addr: addr }, routes)
         .await
         .with_context(|| {
             format!("failed to serve metrics on {addr}; pick a free address with --metrics-addr")
         })?;
     eprintln!(
-        "serving /metrics, /health and /availability on http://{}",
+        "serving /metrics, /health, /ready and /availability on http://{}",
         server.local_addr()
     );
     Ok((Some(server), Some(view)))
@@ -487,7 +491,8 @@ fn registries() -> anyhow::Result<(Registry, PipelineMetrics, ConnectorMetrics)>
 /// in-memory bus into the processors.
 pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     let (registry, metrics, connector_metrics) = registries()?;
-    let (server, view) = serve_http(config, &registry).await?;
+    // Not a consumer-group member: nothing to restore.
+    let (server, view) = serve_http(config, &registry, Arc::new(Readiness::ready_now())).await?;
     let workload = allot_loadtest::Workload::new(config.workload.clone())
         .context("failed to build the workload; check the [workload] section")?;
     let (start, end) = (workload.start_time(), workload.end_time());
@@ -579,7 +584,7 @@ pub async fn replay(
     out_dir: Option<&Path>,
 ) -> anyhow::Result<RunReport> {
     let (registry, metrics, connector_metrics) = registries()?;
-    let (server, view) = serve_http(config, &registry).await?;
+    let (server, view) = serve_http(config, &registry, Arc::new(Readiness::ready_now())).await?;
     let format = detect_format(dir)?;
     let input = FilesConfig {
         format,
@@ -743,9 +748,21 @@ fn detect_format(dir: &Path) -> anyhow::Result<Format> {
 /// awaited in flush order alongside the reading, and each flush's offsets are acknowledged
 /// when all its deliveries are in. So a trickle of events is published at once, and under
 /// load flushes grow until their cost is amortized, never later than the bound.
+///
+/// Group membership: a revocation is deferred until the instance has published everything
+/// it read, seen it acknowledged and committed the offsets ([`Publisher::hand_over`]); only
+/// then do the partitions go. `/ready` follows the group (see [`Readiness`]). Each rebalance's
+/// pause, from the callback to the first record processed after it, goes to
+/// `allot_rebalance_pause_seconds` and a log line.
+///
+/// Shutdown on SIGTERM or SIGINT: stop reading, publish everything (held skus too), wait for
+/// every delivery, commit, leave the group, return the report (exit 0). A second signal exits
+/// at once with 128 + the signal number; what was not committed is read again after a
+/// restart.
 pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Result<RunReport> {
+    // First, so a SIGTERM during start-up is a graceful stop, not the default kill.
+    let mut signals = Signals::listen().context("failed to listen for SIGTERM and SIGINT")?;
     let (registry, metrics, connector_metrics) = registries()?;
-    let (server, view) = serve_http(config, &registry).await?;
     let inputs = input_topics();
     let sink = KafkaSink::new(&config.kafka, connector_metrics.clone())
         .context("failed to create the Kafka producer; check kafka.bootstrap_servers")?;
@@ -754,6 +771,10 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         .context(
             "failed to create the Kafka consumer; check kafka.bootstrap_servers and kafka.group_id",
         )?;
+    source.defer_revocations();
+    let readiness = source.readiness();
+    let (server, view) = serve_http(config, &registry, readiness.clone()).await?;
+    let mut pauses = Pauses::new(metrics.clone());
     let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
     pipeline.load_rules(config)?;
     pipeline.view = view;
@@ -777,8 +798,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let idle = limits.idle_exit_ms.map(Duration::from_millis);
     let mut last_input = Instant::now();
     let tick = Duration::from_millis(config.runtime.availability_coalesce_ms.max(1));
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+    let mut stopped_by = None;
     // Kept across iterations, never dropped half-way: `next` may be dead-lettering a message.
     let mut next = Box::pin(source.next());
     let topic_names: Vec<String> = Topic::ALL
@@ -810,12 +830,21 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         let wake = wake_in(&pipeline, &publisher, tick);
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
+            signal = signals.recv() => {
+                stopped_by = Some(signal);
+                break;
+            }
+            _ = source.group_changed() => {
+                for event in source.take_group_events() {
+                    follow_group(event, &mut pipeline, &mut acks, &mut publisher, &source, &readiness, &mut pauses).await?;
+                }
+            }
             acked = publisher.ack_oldest(&source), if publisher.in_flight() > 0 => acked?,
             consumed = &mut next => {
                 next.set(source.next());
                 take(&mut pipeline, &mut acks, consumed.context("failed to read from Kafka")?);
                 last_input = Instant::now();
+                pauses.resumed();
                 // Read what is ready without waiting, then publish if caught up or due.
                 let mut caught_up = false;
                 for n in 0..DRAIN_MAX {
@@ -849,12 +878,40 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         }
     }
     drop(next);
+    readiness.shutting_down();
+    if let Some(signal) = stopped_by {
+        eprintln!(
+            "allot: {} received: publishing, committing and leaving the group (send it again \
+             to exit at once)",
+            signal.name
+        );
+        // A second signal exits at once; nothing after the last commit is lost, only read again.
+        tokio::spawn(async move {
+            let again = signals.recv().await;
+            eprintln!(
+                "allot: second signal ({}): exiting without finishing",
+                again.name
+            );
+            std::process::exit(again.exit_code);
+        });
+    }
     // The last flush publishes every sku, held or not.
     pipeline.paced_since = None;
     pipeline.held = None;
     publisher.publish(&mut pipeline, &mut acks, &source).await?;
     publisher.drain(&source).await?;
-    source.commit().ok();
+    source.commit().context(
+        "failed to commit the consumed offsets while stopping; they are read again after a restart",
+    )?;
+    // Leaving the group blocks until the coordinator answers.
+    let closing = tokio::task::spawn_blocking(move || source.close());
+    match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+        Ok(joined) => joined.context("closing the Kafka consumer panicked")?,
+        Err(_) => eprintln!(
+            "allot: the consumer did not leave the group within {CLOSE_TIMEOUT:?}; its \
+             partitions move after the session timeout"
+        ),
+    }
     if let Some(server) = server {
         server.shutdown().await?;
     }
@@ -878,6 +935,123 @@ fn wake_in(pipeline: &Pipeline, publisher: &Publisher, tick: Duration) -> Durati
         .map_or(tick, |t| {
             t.saturating_duration_since(Instant::now()).min(tick)
         })
+}
+
+/// How long a stopping instance waits for the group coordinator to confirm it left.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Acts on one change of this instance's partitions.
+///
+/// - Revoked (deferred): hand over, then let the partitions go. The pause starts at the
+///   callback.
+/// - Lost: the partitions are already gone; nothing may be committed for them.
+/// - Assigned: restore the partitions' state, then report ready. Restoring is the hook for
+///   issue 5's changelog restore; today there is nothing to restore, so the instance is ready
+///   once the assignment is received (inside the first poll after it).
+async fn follow_group(
+    event: GroupEvent,
+    pipeline: &mut Pipeline,
+    acks: &mut Acks,
+    publisher: &mut Publisher,
+    source: &KafkaSource,
+    readiness: &Readiness,
+    pauses: &mut Pauses,
+) -> anyhow::Result<()> {
+    match event {
+        GroupEvent::Revoked {
+            partitions,
+            deferred,
+            at,
+        } => {
+            pauses.open(at, "revoked", partitions.len());
+            if deferred {
+                let started = Instant::now();
+                publisher.hand_over(pipeline, acks, source).await?;
+                source
+                    .release_revoked()
+                    .context("failed to release the revoked partitions")?;
+                eprintln!(
+                    "allot: handed over {} partitions in {:.3} s (published, delivered, committed) \
+                     at_ms={}",
+                    partitions.len(),
+                    started.elapsed().as_secs_f64(),
+                    epoch_ms(Instant::now()),
+                );
+            }
+        }
+        GroupEvent::Lost { partitions, at } => {
+            pauses.open(at, "lost", partitions.len());
+            eprintln!(
+                "allot: lost {} partitions (session timed out?); what was read from them and not \
+                 committed is read again by their new owner",
+                partitions.len()
+            );
+        }
+        GroupEvent::Assigned {
+            partitions,
+            held,
+            at,
+        } => {
+            pauses.open(at, "assigned", partitions.len());
+            // Issue 5's restore from the changelog goes here, before the instance is ready.
+            readiness.restored();
+            eprintln!(
+                "allot: assigned {} partitions, holding {held} at_ms={}",
+                partitions.len(),
+                epoch_ms(at)
+            );
+        }
+        // GroupEvent is non-exhaustive: a new kind of event is logged, not ignored silently.
+        #[allow(unreachable_patterns)]
+        other => eprintln!("allot: consumer group event {other:?}"),
+    }
+    Ok(())
+}
+
+/// `instant` as milliseconds since the Unix epoch (for log lines compared across instances).
+fn epoch_ms(instant: Instant) -> u128 {
+    let now = std::time::SystemTime::now();
+    let ago = Instant::now().saturating_duration_since(instant);
+    now.checked_sub(ago)
+        .unwrap_or(now)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// The rebalance pause in progress: from the callback that opened it to the first record
+/// processed after it.
+struct Pauses {
+    metrics: PipelineMetrics,
+    /// When the pause began, what began it, and how many partitions moved.
+    open: Option<(Instant, &'static str, usize)>,
+}
+
+impl Pauses {
+    fn new(metrics: PipelineMetrics) -> Pauses {
+        Pauses {
+            metrics,
+            open: None,
+        }
+    }
+
+    /// A rebalance callback at `at`; a pause already open keeps its start.
+    fn open(&mut self, at: Instant, cause: &'static str, partitions: usize) {
+        self.open.get_or_insert((at, cause, partitions));
+    }
+
+    /// A record was processed: closes the open pause, if any.
+    fn resumed(&mut self) {
+        if let Some((at, cause, partitions)) = self.open.take() {
+            let pause = at.elapsed().as_secs_f64();
+            self.metrics.rebalance_pause(cause, pause);
+            eprintln!(
+                "allot: rebalance pause {pause:.3} s ({cause} {partitions} partitions, then the \
+                 first record) event_at_ms={} resumed_at_ms={}",
+                epoch_ms(at),
+                epoch_ms(Instant::now())
+            );
+        }
+    }
 }
 
 /// Messages read without waiting before the loop looks at its other work.
@@ -984,10 +1158,16 @@ impl Publisher {
         Ok(done.acks)
     }
 
-    /// Waits for the oldest flush and acknowledges its input offsets.
+    /// Waits for the oldest flush and acknowledges its input offsets. An offset of a partition
+    /// no longer held here (lost) is skipped: its new owner reads from the last commit.
     async fn ack_oldest(&mut self, source: &KafkaSource) -> anyhow::Result<()> {
         for (topic, partition, offset) in self.next_done().await? {
-            source.ack_offset(topic, partition, offset)?;
+            match source.ack_offset(topic, partition, offset) {
+                Err(e @ allot_connectors::kafka::KafkaError::NotAssigned { .. }) => {
+                    tracing::warn!("{e}; its new owner reads it again from the last commit");
+                }
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -1085,23 +1265,76 @@ impl Publisher {
         }
         Ok(())
     }
+
+    /// Before partitions go to another member: publishes every change read so far (skus held
+    /// by pacing too), waits until the brokers have acknowledged all of it, and commits the
+    /// offsets it covers. So the new owner starts after the last input this instance applied,
+    /// and no message of this instance for those skus lands after the new owner's.
+    async fn hand_over(
+        &mut self,
+        pipeline: &mut Pipeline,
+        acks: &mut Acks,
+        source: &KafkaSource,
+    ) -> anyhow::Result<()> {
+        let paced = pipeline.paced_since.take();
+        let published = self.publish(pipeline, acks, source).await;
+        pipeline.paced_since = paced;
+        pipeline.held = None;
+        published?;
+        self.drain(source).await?;
+        source
+            .commit()
+            .context("failed to commit offsets before handing partitions over")?;
+        Ok(())
+    }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// A stop signal: its name and the exit code of a process killed by it.
+#[derive(Debug, Clone, Copy)]
+struct Stop {
+    name: &'static str,
+    exit_code: i32,
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), listened for from start-up on.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("can listen for SIGTERM");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// The next signal. Cancel-safe.
+    async fn recv(&mut self) -> Stop {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => Stop { name: "SIGTERM", exit_code: 128 + 15 },
+                _ = self.int.recv() => Stop { name: "SIGINT", exit_code: 128 + 2 },
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Stop {
+                name: "Ctrl-C",
+                exit_code: 130,
+            }
+        }
     }
 }
 

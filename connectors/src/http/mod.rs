@@ -1,11 +1,15 @@
 //! The HTTP endpoints operators and Prometheus use: `GET /metrics` (the Prometheus text
-//! format of a [`Registry`]) and `GET /health` (200 and a small JSON body while the process
-//! serves), and the availability routes for storefronts ([`availability`]).
+//! format of a [`Registry`]), `GET /health` (liveness: 200 and a small JSON body while the
+//! process serves), `GET /ready` (readiness: 200 once the instance holds and has restored its
+//! partitions, see [`readiness`]), and the availability routes for storefronts
+//! ([`availability`]).
 //! [`MetricsServer`] runs them on a given or ephemeral port and shuts down gracefully.
 
 pub mod availability;
+pub mod readiness;
 
 pub use availability::{AvailabilityLookup, availability_router};
+pub use readiness::{Phase, Readiness, readiness_router};
 
 use std::net::SocketAddr;
 
@@ -349,6 +353,34 @@ mod tests {
         assert_eq!(get(addr, "/availability").await.0, 400);
         // The metrics stay on the same server.
         assert_eq!(get(addr, "/metrics").await.0, 200);
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ready_is_503_with_a_reason_until_restored() {
+        let readiness = std::sync::Arc::new(Readiness::new());
+        let routes = router(Registry::new()).merge(readiness_router(readiness.clone()));
+        let server = MetricsServer::start_router(&MetricsServerConfig::ephemeral(), routes)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+        let (status, _, body) = get(addr, "/ready").await;
+        assert_eq!(status, 503);
+        assert_eq!(json(&body)["phase"], "starting");
+        readiness.assigned(2);
+        readiness.restored();
+        let (status, _, body) = get(addr, "/ready").await;
+        assert_eq!(status, 200);
+        assert_eq!(json(&body)["partitions"], 2);
+        readiness.rebalancing();
+        assert_eq!(get(addr, "/ready").await.0, 503);
+        readiness.shutting_down();
+        let (status, _, body) = get(addr, "/ready").await;
+        assert_eq!(status, 503);
+        assert_eq!(json(&body)["phase"], "shutting_down");
+        // Liveness is not readiness.
+        assert_eq!(get(addr, "/health").await.0, 200);
         server.shutdown().await.unwrap();
     }
 

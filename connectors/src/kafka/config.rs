@@ -153,9 +153,20 @@ impl KafkaConfig {
     /// Settings of the source's consumer: in the group, reading only committed transactional
     /// output, from the earliest offset for a new group, committing only the offsets the
     /// application acknowledged (`enable.auto.offset.store=false`).
+    ///
+    /// Assignment is `range` with the classic (eager) protocol: partition `p` of every input
+    /// topic goes to the same member, which is what co-partitioning by sku needs (one member
+    /// owns all state of a sku). `cooperative-sticky` balances the partition count across
+    /// all topics instead, so a sku's receipts and sales could land on different members; its
+    /// gain, that unmoved partitions keep flowing during a rebalance, does not outweigh that.
+    /// The price of eager: every partition pauses for the rebalance (measured in
+    /// BENCHMARKS.md). Heartbeats every second, so members notice a rebalance within a second
+    /// rather than librdkafka's default three.
     pub fn consumer_config(&self) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", &self.group_id)
+            .set("partition.assignment.strategy", "range")
+            .set("heartbeat.interval.ms", "1000")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "true")
@@ -263,5 +274,9 @@ mod tests {
             Some("read_uncommitted")
         );
         assert_eq!(c.consumer_config().get("group.id"), Some("allot"));
+        assert_eq!(
+            c.consumer_config().get("partition.assignment.strategy"),
+            Some("range")
+        );
     }
 }

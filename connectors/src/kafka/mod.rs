@@ -14,7 +14,7 @@ mod source;
 pub use admin::{delete_topics, ensure_topics};
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};
-pub use source::{Consumed, KafkaSource};
+pub use source::{Consumed, GroupEvent, KafkaSource};
 
 use allot_schemas::{CodecError, Topic};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
@@ -105,6 +105,18 @@ pub enum KafkaError {
         #[source]
         source: RdKafkaError,
     },
+    /// An offset was acknowledged for a partition this member no longer holds (it was lost
+    /// or revoked without a hand-over). It cannot be committed by this member; the new owner
+    /// reads the partition from its last committed offset. Skip it.
+    #[error(
+        "failed to store the offset of {topic}[{partition}]: the partition is no longer assigned here"
+    )]
+    NotAssigned {
+        /// The Kafka topic name.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
     /// Storing or committing consumer offsets failed.
     #[error("failed to commit offsets")]
     Commit {
@@ -157,6 +169,8 @@ impl KafkaError {
     pub fn action(&self) -> ErrorAction {
         match self {
             KafkaError::Decode { .. } | KafkaError::UnknownTopic { .. } => ErrorAction::DeadLetter,
+            // Nothing to retry and nothing wrong with the process: the caller skips it.
+            KafkaError::NotAssigned { .. } => ErrorAction::DeadLetter,
             KafkaError::Config(_)
             | KafkaError::Client { .. }
             | KafkaError::Encode { .. }
@@ -248,6 +262,14 @@ mod tests {
             },
             ErrorAction::Retry,
             "failed to dead-letter allot.orders[0]@7",
+        );
+        check(
+            KafkaError::NotAssigned {
+                topic: "allot.orders".into(),
+                partition: 3,
+            },
+            ErrorAction::DeadLetter,
+            "failed to store the offset of allot.orders[3]: the partition is no longer assigned here",
         );
         check(
             KafkaError::Config("kafka.partitions is 0".into()),

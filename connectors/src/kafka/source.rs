@@ -1,24 +1,79 @@
 //! [`KafkaSource`]: a consumer-group member reading allot's input topics, decoding each
-//! message by its topic and dead-lettering what it cannot decode.
+//! message by its topic and dead-lettering what it cannot decode; and how the member follows
+//! the group: [`GroupEvent`]s for the runtime, deferred revocation for a clean hand-over, the
+//! [`Readiness`] it keeps up to date, and [`KafkaSource::close`] to leave the group promptly.
 
-use std::sync::Arc;
-
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use allot_schemas::codec::{SchemaRegistryClient, confluent};
 use allot_schemas::{
     AnyRecord, CodecError, ConfluentCodec, DeadLetter, SchemaResolver, StaticResolver, Topic,
 };
 use rdkafka::consumer::{
-    CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, RebalanceProtocol,
+    StreamConsumer,
 };
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{KafkaConfig, KafkaError, KafkaSink};
 use crate::dead_letter::{DeadLetters, Origin};
+use crate::http::Readiness;
 use crate::metrics::ConnectorMetrics;
+
+/// A change of this member's partitions, as the consumer group decided it. Read them with
+/// [`KafkaSource::take_group_events`] after [`KafkaSource::group_changed`] resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupEvent {
+    /// Partitions were assigned to this member (the added ones, under cooperative
+    /// rebalancing; the whole assignment under eager). They are already being fetched.
+    Assigned {
+        /// The partitions added.
+        partitions: Vec<(Topic, i32)>,
+        /// How many input partitions this member holds now.
+        held: usize,
+        /// When the callback ran.
+        at: Instant,
+    },
+    /// Partitions are being revoked. When `deferred`, they stay assigned (and committable)
+    /// until [`KafkaSource::release_revoked`]: the runtime publishes and commits first.
+    Revoked {
+        /// The partitions to give up.
+        partitions: Vec<(Topic, i32)>,
+        /// Whether the member still holds them, waiting for `release_revoked`.
+        deferred: bool,
+        /// When the callback ran.
+        at: Instant,
+    },
+    /// Partitions were lost (the session timed out or the member was fenced): another member
+    /// may already own them, so nothing may be committed for them. Released at once.
+    Lost {
+        /// The partitions lost.
+        partitions: Vec<(Topic, i32)>,
+        /// When the callback ran.
+        at: Instant,
+    },
+}
+
+/// What the rebalance callback shares with the runtime.
+struct Group {
+    /// Keep revoked partitions until the runtime calls `release_revoked`.
+    defer: AtomicBool,
+    /// The consumer is closing: every revocation is released at once, or close would wait
+    /// for a runtime that is no longer polling.
+    closing: AtomicBool,
+    /// A deferred revocation not yet released.
+    pending: Mutex<Option<TopicPartitionList>>,
+    events: Mutex<VecDeque<GroupEvent>>,
+    notify: tokio::sync::Notify,
+    readiness: Arc<Readiness>,
+}
 
 /// One decoded message.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +118,8 @@ pub struct KafkaSource {
     metrics: ConnectorMetrics,
     /// Set when ids come from a Schema Registry: an id not cached yet is fetched, not refused.
     registry: Option<Arc<SchemaRegistryClient>>,
+    /// Shared with the rebalance callback.
+    group: Arc<Group>,
 }
 
 /// Attempts to fetch a schema from the registry before giving up.
@@ -163,9 +220,18 @@ impl KafkaSource {
                 "the source was given no topics to read".into(),
             ));
         }
+        let group = Arc::new(Group {
+            defer: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            events: Mutex::new(VecDeque::new()),
+            notify: tokio::sync::Notify::new(),
+            readiness: Arc::new(Readiness::new()),
+        });
         let context = SourceContext {
             config: config.clone(),
             metrics: metrics.clone(),
+            group: group.clone(),
         };
         let consumer: StreamConsumer<SourceContext> = config
             .consumer_config()
@@ -192,6 +258,7 @@ impl KafkaSource {
             dead_letter_sink,
             metrics,
             registry: None,
+            group,
         })
     }
 
@@ -369,10 +436,20 @@ impl KafkaSource {
 
     /// Marks everything up to and including `offset` of `topic[partition]` as processed, like
     /// [`ack`](Self::ack) for a record no longer at hand.
+    ///
+    /// Fails with [`KafkaError::NotAssigned`] when the partition is no longer assigned to this
+    /// member (lost, or revoked without waiting for the caller).
     pub fn ack_offset(&self, topic: Topic, partition: i32, offset: i64) -> Result<(), KafkaError> {
+        let name = &self.names[topic as usize];
         self.consumer
-            .store_offset(&self.names[topic as usize], partition, offset)
-            .map_err(|source| KafkaError::Commit { source })
+            .store_offset(name, partition, offset)
+            .map_err(|source| match source.rdkafka_error_code() {
+                Some(rdkafka::types::RDKafkaErrorCode::State) => KafkaError::NotAssigned {
+                    topic: name.clone(),
+                    partition,
+                },
+                _ => KafkaError::Commit { source },
+            })
     }
 
     /// Every partition of the subscribed topics, from the cluster's metadata (blocking, up to
@@ -435,6 +512,64 @@ impl KafkaSource {
             .map_err(|source| KafkaError::Consume { source })
     }
 
+    /// The readiness this member keeps: [`Phase::Rebalancing`](crate::http::Phase) when a
+    /// revocation starts, [`Phase::Restoring`](crate::http::Phase) with the partition count
+    /// when an assignment arrives. The caller sets it ready once the partitions are restored
+    /// and marks shutdown; serve it with [`readiness_router`](crate::http::readiness_router).
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.group.readiness.clone()
+    }
+
+    /// From now on, revoked partitions stay assigned until [`release_revoked`]
+    /// (Self::release_revoked), so the caller can publish what it read from them and commit
+    /// before another member takes them. The caller must then watch
+    /// [`group_changed`](Self::group_changed) and release promptly: the group waits (up to
+    /// `max.poll.interval.ms`) for this member. Without it, revocations are released inside
+    /// the callback and only the offsets already acknowledged are committed.
+    pub fn defer_revocations(&self) {
+        self.group.defer.store(true, Ordering::Release);
+    }
+
+    /// Resolves when a [`GroupEvent`] is waiting (also for one that arrived before the call).
+    /// Rebalance callbacks run inside [`next`](Self::next), so keep polling it alongside.
+    pub async fn group_changed(&self) {
+        self.group.notify.notified().await;
+    }
+
+    /// The group events since the last call, oldest first.
+    pub fn take_group_events(&self) -> Vec<GroupEvent> {
+        self.group
+            .events
+            .lock()
+            .expect("group events lock")
+            .drain(..)
+            .collect()
+    }
+
+    /// Gives up the partitions of a deferred revocation (no-op if none is pending). Call it
+    /// once everything read from them is published and committed.
+    pub fn release_revoked(&self) -> Result<(), KafkaError> {
+        let pending = self.group.pending.lock().expect("pending lock").take();
+        match pending {
+            Some(tpl) => unassign(&self.consumer, &tpl),
+            None => Ok(()),
+        }
+    }
+
+    /// Leaves the consumer group now (so its partitions move at once, not after the session
+    /// timeout) and drops the consumer. Commit first: librdkafka commits the stored offsets
+    /// while closing too, but does not report failures. Blocks until the broker confirms; call
+    /// it from a blocking thread in async code.
+    pub fn close(self) {
+        self.group.closing.store(true, Ordering::Release);
+        if let Err(e) = self.release_revoked() {
+            tracing::warn!("failed to release revoked partitions while closing: {e}");
+        }
+        // Dropping the consumer closes it: revoke (released at once, see `closing`),
+        // LeaveGroup, wait until closed.
+        drop(self);
+    }
+
     /// The underlying consumer (for transactions: group metadata, positions).
     pub fn consumer(&self) -> &StreamConsumer<impl ConsumerContext + use<>> {
         &self.consumer
@@ -450,10 +585,41 @@ fn decode_error(topic: &str, partition: i32, offset: i64, source: CodecError) ->
     }
 }
 
+/// Gives up `tpl` (incrementally under cooperative rebalancing, everything under eager).
+fn unassign<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    tpl: &TopicPartitionList,
+) -> Result<(), KafkaError> {
+    match consumer.rebalance_protocol() {
+        RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+        _ => consumer.unassign(),
+    }
+    .map_err(|source| KafkaError::Consume { source })
+}
+
 /// Receives librdkafka's statistics (consumer lag) and rebalance events.
 struct SourceContext {
     config: KafkaConfig,
     metrics: ConnectorMetrics,
+    group: Arc<Group>,
+}
+
+impl SourceContext {
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<(Topic, i32)> {
+        tpl.elements()
+            .iter()
+            .filter_map(|e| Some((self.config.topic_of(e.topic())?, e.partition())))
+            .collect()
+    }
+
+    fn report(&self, event: GroupEvent) {
+        self.group
+            .events
+            .lock()
+            .expect("group events lock")
+            .push_back(event);
+        self.group.notify.notify_one();
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -474,12 +640,69 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
-    fn post_rebalance(
+    /// Replaces rdkafka's default: assignments are taken at once and reported; a revocation
+    /// is either released at once (lost partitions, closing, or no deferral asked for) or
+    /// kept for the runtime's hand-over (see [`KafkaSource::defer_revocations`]).
+    fn rebalance(
         &self,
-        _base_consumer: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &rdkafka::consumer::Rebalance<'_>,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
     ) {
-        tracing::info!(group = %self.config.group_id, ?rebalance, "consumer group rebalanced");
+        let at = Instant::now();
+        let group = &self.config.group_id;
+        let partitions = self.partitions(tpl);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let done = match consumer.rebalance_protocol() {
+                    RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
+                    _ => consumer.assign(tpl),
+                };
+                if let Err(e) = done {
+                    tracing::error!(%group, "failed to take the assigned partitions: {e}");
+                }
+                let held = consumer.assignment().map_or(0, |a| a.count());
+                self.metrics.rebalance("assigned");
+                self.group.readiness.assigned(held);
+                tracing::info!(%group, ?partitions, held, "partitions assigned");
+                self.report(GroupEvent::Assigned {
+                    partitions,
+                    held,
+                    at,
+                });
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let lost = consumer.assignment_lost();
+                let closing = self.group.closing.load(Ordering::Acquire);
+                let mut pending = self.group.pending.lock().expect("pending lock");
+                let defer = self.group.defer.load(Ordering::Acquire)
+                    && !lost
+                    && !closing
+                    && pending.is_none();
+                self.group.readiness.rebalancing();
+                if defer {
+                    *pending = Some(tpl.clone());
+                } else if let Err(e) = unassign(consumer, tpl) {
+                    tracing::error!(%group, "failed to release revoked partitions: {e}");
+                }
+                drop(pending);
+                self.metrics
+                    .rebalance(if lost { "lost" } else { "revoked" });
+                tracing::info!(%group, ?partitions, lost, deferred = defer, "partitions revoked");
+                self.report(if lost {
+                    GroupEvent::Lost { partitions, at }
+                } else {
+                    GroupEvent::Revoked {
+                        partitions,
+                        deferred: defer,
+                        at,
+                    }
+                });
+            }
+            other => {
+                tracing::error!(%group, "consumer group rebalance failed: {other:?}");
+            }
+        }
     }
 }
 

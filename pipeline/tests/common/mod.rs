@@ -115,3 +115,257 @@ pub fn count(id: &str, t: i64, loc: &str, sku: &str, qty: i32) -> AnyRecord {
         reason: None,
     })
 }
+
+/// A running `allot run` child process: its HTTP address, and its stdout and stderr lines as
+/// they come.
+pub struct Allot {
+    child: std::process::Child,
+    /// Where it serves `/metrics`, `/health`, `/ready`.
+    pub addr: std::net::SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Allot {
+    /// Starts `allot run` on `kafka` with an HTTP server on a free port, plus `env`; waits
+    /// until it serves HTTP.
+    pub fn start(kafka: &KafkaConfig, client_id: &str, env: &[(&str, &str)]) -> Allot {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+            .args(["run", "--metrics-addr", "127.0.0.1:0"])
+            .env("ALLOT__KAFKA__BOOTSTRAP_SERVERS", &kafka.bootstrap_servers)
+            .env("ALLOT__KAFKA__TOPIC_PREFIX", &kafka.topic_prefix)
+            .env("ALLOT__KAFKA__GROUP_ID", &kafka.group_id)
+            .env("ALLOT__KAFKA__CLIENT_ID", client_id)
+            .env("ALLOT__RUNTIME__INSTANCE_NAME", client_id)
+            .env_remove("ALLOT_CONFIG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("allot run starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = stderr.clone();
+        let err = child.stderr.take().unwrap();
+        let name = client_id.to_owned();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[{name}] {line}");
+                if let Some(addr) = line.split("http://").nth(1) {
+                    let _ = tx.send(addr.trim().parse::<std::net::SocketAddr>().ok());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut s);
+            s
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("allot run did not serve HTTP: {:?}", stderr.lock().unwrap())
+            });
+        Allot {
+            child,
+            addr,
+            stderr,
+            stdout: Some(stdout),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, `KILL`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(ok.success(), "kill -{signal} {} failed", self.pid());
+    }
+
+    /// The stderr lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to end, at most `timeout` (then kills it and panics); returns
+    /// its exit status and stdout.
+    pub fn wait(mut self, timeout: std::time::Duration) -> (std::process::ExitStatus, String) {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let out = self
+                    .stdout
+                    .take()
+                    .map(|h| h.join().unwrap_or_default())
+                    .unwrap_or_default();
+                return (status, out);
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!(
+                    "allot run did not exit within {timeout:?}; stderr:\n{}",
+                    self.log().join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// `GET path`: status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.addr).expect("connect");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        (head[9..12].parse().unwrap(), body.to_owned())
+    }
+
+    /// The sum of every sample of `/metrics` whose series starts with `series` (a name, or a
+    /// name and the start of its labels).
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .filter(|l| l.starts_with(series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Polls `/metrics` until `series` sums to at least `at_least`, at most `timeout`.
+    pub fn wait_metric(&self, series: &str, at_least: f64, timeout: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while self.metric(series) < at_least {
+            assert!(
+                start.elapsed() < timeout,
+                "{series} stayed at {} (< {at_least}) for {timeout:?}; stderr:\n{}",
+                self.metric(series),
+                self.log().join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Allot {
+    fn drop(&mut self) {
+        // A test that panicked leaves no process behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The committed offset of `group` and the high watermark of every partition of `topics`:
+/// `(topic, partition, committed, high)`; committed is `None` where nothing was committed.
+pub fn committed_and_ends(
+    kafka: &KafkaConfig,
+    topics: &[Topic],
+) -> Vec<(Topic, i32, Option<i64>, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let timeout = std::time::Duration::from_secs(10);
+    // Not subscribed: it reads the group's offsets without joining the group.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("group.id", &kafka.group_id)
+        .create()
+        .expect("consumer");
+    let mut out = Vec::new();
+    for &topic in topics {
+        let name = kafka.topic_name(topic);
+        let metadata = consumer
+            .fetch_metadata(Some(&name), timeout)
+            .expect("metadata");
+        let partitions: Vec<i32> = metadata.topics()[0]
+            .partitions()
+            .iter()
+            .map(|p| p.id())
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition(&name, p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, timeout)
+            .expect("committed offsets");
+        for &p in &partitions {
+            let (_, high) = consumer
+                .fetch_watermarks(&name, p, timeout)
+                .expect("watermarks");
+            let c = match committed.find_partition(&name, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
+            };
+            out.push((topic, p, c, high));
+        }
+    }
+    out
+}
+
+/// The state and member count of consumer group `group`, as the coordinator reports it.
+pub fn group_state(kafka: &KafkaConfig) -> (String, usize) {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .create()
+        .expect("consumer");
+    let list = consumer
+        .fetch_group_list(Some(&kafka.group_id), std::time::Duration::from_secs(10))
+        .expect("group list");
+    let g = &list.groups()[0];
+    (g.state().to_owned(), g.members().len())
+}
+
+/// Every availability message on the topic, read from the start until nothing came for 3 s,
+/// by a reader group of its own: the last message per sku.
+pub async fn last_availability(
+    kafka: &KafkaConfig,
+) -> std::collections::BTreeMap<String, Availability> {
+    use allot_connectors::ConnectorMetrics;
+    use allot_connectors::kafka::{KafkaSink, KafkaSource};
+    let reader = KafkaConfig {
+        group_id: format!("{}-reader", kafka.group_id),
+        client_id: format!("{}-reader", kafka.client_id),
+        ..kafka.clone()
+    };
+    let sink = KafkaSink::new(&reader, ConnectorMetrics::unregistered()).unwrap();
+    let source = KafkaSource::new(
+        &reader,
+        &[Topic::Availability],
+        sink,
+        ConnectorMetrics::unregistered(),
+    )
+    .unwrap();
+    let mut last = std::collections::BTreeMap::new();
+    while let Ok(next) =
+        tokio::time::timeout(std::time::Duration::from_secs(3), source.next()).await
+    {
+        if let AnyRecord::Availability(a) = next.expect("decodes").record {
+            if let Some(prev) = last.get(&a.sku) {
+                let prev: &Availability = prev;
+                assert!(a.version > prev.version, "versions grow per sku");
+            }
+            last.insert(a.sku.clone(), a);
+        }
+    }
+    last
+}
