@@ -44,6 +44,26 @@ pub struct RuntimeConfig {
     pub channel_capacity: usize,
     /// Show a progress bar on long runs (off automatically when stderr is not a terminal).
     pub progress: bool,
+    /// How `allot run` commits: `at_least_once` (outputs are published as soon as they are
+    /// flushed and input offsets committed after the brokers acknowledge them; after a crash
+    /// some outputs appear twice) or `exactly_once` (outputs and input offsets commit in one
+    /// Kafka transaction every `commit_interval_ms`; read_committed consumers see each
+    /// output once, but only at the commit, so latency grows by up to the interval).
+    pub processing: Processing,
+    /// With `exactly_once`: how often the transaction commits.
+    pub commit_interval_ms: u64,
+}
+
+/// See [`RuntimeConfig::processing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Processing {
+    /// Publish at once; commit input offsets once their outputs are acknowledged.
+    AtLeastOnce,
+    /// Kafka transactions: outputs and input offsets together, every commit interval. The
+    /// transactional id is `<kafka.group_id>-<runtime.instance_name>`, so each instance
+    /// needs a name of its own, kept across restarts (a restart fences its former self).
+    ExactlyOnce,
 }
 
 impl Default for RuntimeConfig {
@@ -54,6 +74,8 @@ impl Default for RuntimeConfig {
             partitions: 8,
             channel_capacity: 8192,
             progress: true,
+            processing: Processing::AtLeastOnce,
+            commit_interval_ms: 100,
         }
     }
 }
@@ -109,6 +131,15 @@ impl AllotConfig {
         self.availability.validate().map_err(ConfigError::Invalid)?;
         self.sourcing.validate().map_err(ConfigError::Invalid)?;
         self.kafka.validate().map_err(ConfigError::Invalid)?;
+        if self.runtime.processing == Processing::ExactlyOnce
+            && self.runtime.commit_interval_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "runtime.commit_interval_ms is 0; exactly_once needs an interval (100 ms is \
+                 Kafka Streams' default; 1000 trades latency for throughput)"
+                    .into(),
+            ));
+        }
         if self.runtime.channel_capacity == 0 {
             return Err(ConfigError::Invalid(
                 "runtime.channel_capacity is 0; set it to 1 or more".into(),

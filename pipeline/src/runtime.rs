@@ -33,7 +33,7 @@ use prometheus::Registry;
 
 use crate::availability::{Applied, AvailabilityEngine, EncodedBatch, Held, Pace};
 use crate::bus::bus;
-use crate::config::AllotConfig;
+use crate::config::{AllotConfig, Processing};
 use crate::metrics::PipelineMetrics;
 use crate::sourcing::SourcingProcessor;
 use crate::tally::Tally;
@@ -764,13 +764,48 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let mut signals = Signals::listen().context("failed to listen for SIGTERM and SIGINT")?;
     let (registry, metrics, connector_metrics) = registries()?;
     let inputs = input_topics();
-    let sink = KafkaSink::new(&config.kafka, connector_metrics.clone())
-        .context("failed to create the Kafka producer; check kafka.bootstrap_servers")?;
-    let dlq_sink = KafkaSink::new(&config.kafka, connector_metrics.clone())?;
-    let source = KafkaSource::new(&config.kafka, &inputs, dlq_sink, connector_metrics.clone())
+    let exactly_once = config.runtime.processing == Processing::ExactlyOnce;
+    let mut consumer_config = config.kafka.clone();
+    let sink = if exactly_once {
+        // Offsets are committed only inside transactions.
+        consumer_config
+            .properties
+            .insert("enable.auto.commit".into(), "false".into());
+        let id = format!("{}-{}", config.kafka.group_id, config.runtime.instance_name);
+        let (kafka, m) = (config.kafka.clone(), connector_metrics.clone());
+        let sink = tokio::task::spawn_blocking(move || {
+            KafkaSink::transactional(
+                &kafka,
+                Arc::new(StaticResolver::new()),
+                m,
+                &id,
+                TRANSACTION_TIMEOUT,
+            )
+        })
+        .await
+        .context("starting the transactional producer panicked")?
         .context(
-            "failed to create the Kafka consumer; check kafka.bootstrap_servers and kafka.group_id",
+            "failed to start the transactional producer; check kafka.bootstrap_servers, and that \
+             the brokers allow transactions (transaction.state.log.* settings)",
         )?;
+        sink.begin_transaction()?;
+        sink
+    } else {
+        KafkaSink::new(&config.kafka, connector_metrics.clone())
+            .context("failed to create the Kafka producer; check kafka.bootstrap_servers")?
+    };
+    // Dead letters of undecodable input are written as the source reads, outside any
+    // transaction (at least once).
+    let dlq_sink = KafkaSink::new(&config.kafka, connector_metrics.clone())?;
+    let source = KafkaSource::new(
+        &consumer_config,
+        &inputs,
+        dlq_sink,
+        connector_metrics.clone(),
+    )
+    .context(
+        "failed to create the Kafka consumer; check kafka.bootstrap_servers and kafka.group_id",
+    )?;
     source.defer_revocations();
     let readiness = source.readiness();
     let (server, view) = serve_http(config, &registry, readiness.clone()).await?;
@@ -792,7 +827,17 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
              partition as they appear"
         ),
     }
-    let mut publisher = Publisher::new(sink);
+    let commits = if exactly_once {
+        Commits::Transactions {
+            interval: Duration::from_millis(config.runtime.commit_interval_ms),
+            opened: Instant::now(),
+            offsets: Acks::default(),
+            dirty: false,
+        }
+    } else {
+        Commits::Acks
+    };
+    let mut publisher = Publisher::new(sink, commits, pipeline.metrics.clone());
     let mut acks = Acks::default();
     let started = Instant::now();
     let idle = limits.idle_exit_ms.map(Duration::from_millis);
@@ -866,11 +911,13 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
                 if caught_up || pipeline.flush_due() {
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
+                publisher.commit_if_due(&source).await?;
             }
             _ = tokio::time::sleep(wake) => {
                 if pipeline.flush_due() || publisher.next_release().is_some_and(|t| t <= Instant::now()) {
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
+                publisher.commit_if_due(&source).await?;
                 if idle.is_some_and(|i| last_input.elapsed() >= i) {
                     break;
                 }
@@ -900,7 +947,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     pipeline.held = None;
     publisher.publish(&mut pipeline, &mut acks, &source).await?;
     publisher.drain(&source).await?;
-    source.commit().context(
+    publisher.commit(&source, false).await.context(
         "failed to commit the consumed offsets while stopping; they are read again after a restart",
     )?;
     // Leaving the group blocks until the coordinator answers.
@@ -928,13 +975,17 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
 /// How long the loop may sleep when no message comes: until a flush or a release of parked
 /// offsets is due, at most `tick`.
 fn wake_in(pipeline: &Pipeline, publisher: &Publisher, tick: Duration) -> Duration {
-    [pipeline.next_flush(), publisher.next_release()]
-        .into_iter()
-        .flatten()
-        .min()
-        .map_or(tick, |t| {
-            t.saturating_duration_since(Instant::now()).min(tick)
-        })
+    [
+        pipeline.next_flush(),
+        publisher.next_release(),
+        publisher.commit_due(),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map_or(tick, |t| {
+        t.saturating_duration_since(Instant::now()).min(tick)
+    })
 }
 
 /// How long a stopping instance waits for the group coordinator to confirm it left.
@@ -1111,9 +1162,31 @@ struct InFlight {
     acks: Offsets,
 }
 
+/// How a [`Publisher`] commits (see [`Processing`]).
+enum Commits {
+    /// At least once: acknowledged offsets go to the consumer, which commits them.
+    Acks,
+    /// Exactly once: one Kafka transaction open at a time, committed every `interval` with
+    /// the input offsets its outputs cover.
+    Transactions {
+        interval: Duration,
+        /// When the open transaction began.
+        opened: Instant,
+        /// Offsets covered by acknowledged flushes of the open transaction.
+        offsets: Acks,
+        /// Something was produced or covered since the last commit.
+        dirty: bool,
+    },
+}
+
+/// The longest a transaction step may block.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Hands flushes to the producer and reports, in flush order, when each is acknowledged.
 struct Publisher {
     sink: KafkaSink,
+    commits: Commits,
+    metrics: PipelineMetrics,
     pending: VecDeque<InFlight>,
     /// Offsets of input whose changes a paced flush held back, each with the time by which
     /// every sku it held is published; released in order into the first flush at or after.
@@ -1124,9 +1197,11 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(sink: KafkaSink) -> Publisher {
+    fn new(sink: KafkaSink, commits: Commits, metrics: PipelineMetrics) -> Publisher {
         Publisher {
             sink,
+            commits,
+            metrics,
             pending: VecDeque::new(),
             parked: VecDeque::new(),
             out: EncodedBatch::default(),
@@ -1161,7 +1236,16 @@ impl Publisher {
     /// Waits for the oldest flush and acknowledges its input offsets. An offset of a partition
     /// no longer held here (lost) is skipped: its new owner reads from the last commit.
     async fn ack_oldest(&mut self, source: &KafkaSource) -> anyhow::Result<()> {
-        for (topic, partition, offset) in self.next_done().await? {
+        let done = self.next_done().await?;
+        if let Commits::Transactions { offsets, dirty, .. } = &mut self.commits {
+            // Committed with the transaction, not by the consumer.
+            for (topic, partition, offset) in done {
+                offsets.note(topic, partition, offset);
+                *dirty = true;
+            }
+            return Ok(());
+        }
+        for (topic, partition, offset) in done {
             match source.ack_offset(topic, partition, offset) {
                 Err(e @ allot_connectors::kafka::KafkaError::NotAssigned { .. }) => {
                     tracing::warn!("{e}; its new owner reads it again from the last commit");
@@ -1253,8 +1337,82 @@ impl Publisher {
         self.letters += self.published.record(&out, &flushed);
         self.out = out;
         if !flight.deliveries.is_empty() || !flight.acks.is_empty() {
+            if let Commits::Transactions { dirty, .. } = &mut self.commits {
+                *dirty = true;
+            }
             self.pending.push_back(flight);
         }
+        Ok(())
+    }
+
+    /// When the open transaction is due to commit (exactly-once only).
+    fn commit_due(&self) -> Option<Instant> {
+        match &self.commits {
+            Commits::Transactions {
+                interval, opened, ..
+            } => Some(*opened + *interval),
+            Commits::Acks => None,
+        }
+    }
+
+    /// Commits if the commit interval has passed.
+    async fn commit_if_due(&mut self, source: &KafkaSource) -> anyhow::Result<()> {
+        if self.commit_due().is_some_and(|t| t <= Instant::now()) {
+            self.commit(source, true).await?;
+        }
+        Ok(())
+    }
+
+    /// At least once: commits the acknowledged offsets now. Exactly once: waits for every
+    /// flush in flight, commits the transaction with the input offsets its outputs cover,
+    /// and (if `reopen`) begins the next one. A failed transaction is aborted and the run
+    /// stops: its outputs are discarded and its input is read again after a restart.
+    async fn commit(&mut self, source: &KafkaSource, reopen: bool) -> anyhow::Result<()> {
+        if matches!(self.commits, Commits::Acks) {
+            return Ok(source.commit()?);
+        }
+        self.drain(source).await?;
+        let Commits::Transactions {
+            opened,
+            offsets,
+            dirty,
+            ..
+        } = &mut self.commits
+        else {
+            unreachable!("checked above")
+        };
+        if std::mem::take(dirty) {
+            let started = Instant::now();
+            let list = source.offsets_after(std::mem::take(&mut offsets.0))?;
+            let group = source.group_metadata().context(
+                "the consumer has no group metadata to commit offsets with; is kafka.group_id set?",
+            )?;
+            let sink = self.sink.clone();
+            let committed = tokio::task::spawn_blocking(move || {
+                sink.commit_transaction(&list, &group, TRANSACTION_TIMEOUT)
+            })
+            .await
+            .context("committing the transaction panicked")?;
+            if let Err(e) = committed {
+                let sink = self.sink.clone();
+                if let Ok(Err(abort)) =
+                    tokio::task::spawn_blocking(move || sink.abort_transaction(TRANSACTION_TIMEOUT))
+                        .await
+                {
+                    tracing::warn!("aborting the failed transaction failed too: {abort}");
+                }
+                return Err(e).context(
+                    "the Kafka transaction failed and was aborted: its outputs are discarded and \
+                     its input is read again from the last commit; restart allot run",
+                );
+            }
+            self.metrics
+                .transaction_committed(started.elapsed().as_secs_f64());
+            if reopen {
+                self.sink.begin_transaction()?;
+            }
+        }
+        *opened = Instant::now();
         Ok(())
     }
 
@@ -1282,8 +1440,8 @@ impl Publisher {
         pipeline.held = None;
         published?;
         self.drain(source).await?;
-        source
-            .commit()
+        self.commit(source, true)
+            .await
             .context("failed to commit offsets before handing partitions over")?;
         Ok(())
     }
