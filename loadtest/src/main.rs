@@ -187,6 +187,12 @@ struct E2eArgs {
     /// publish latency (also turns on allot's HTTP availability view: a little extra work).
     #[arg(long)]
     allot_metrics: bool,
+    /// After the at-least-once throughput phase, read the same records again with
+    /// `allot run` in exactly-once mode (Kafka transactions), once per commit interval
+    /// given here (ms, comma-separated, e.g. 100,1000), and report each run's throughput as
+    /// a ratio to the at-least-once run's.
+    #[arg(long, value_delimiter = ',', value_name = "MS")]
+    exactly_once_ms: Vec<u64>,
     /// Leave the run's topics and consumer groups on the broker.
     #[arg(long)]
     keep_topics: bool,
@@ -326,6 +332,7 @@ async fn e2e(args: E2eArgs) -> anyhow::Result<()> {
         latency_secs: args.latency_secs,
         latency_rate: args.latency_rate,
         coalesce_ms: args.coalesce_ms,
+        exactly_once_ms: args.exactly_once_ms,
         allot_metrics: args.allot_metrics,
         keep_topics: args.keep_topics,
         progress: !args.quiet,

@@ -115,6 +115,19 @@ impl AllotProcess {
         idle_exit_ms: Option<u64>,
         metrics: bool,
     ) -> anyhow::Result<AllotProcess> {
+        Self::spawn_with(bin, kafka, coalesce_ms, idle_exit_ms, metrics, None)
+    }
+
+    /// Like [`spawn`](Self::spawn), in exactly-once mode committing every
+    /// `exactly_once_ms` if given.
+    pub fn spawn_with(
+        bin: &Path,
+        kafka: &KafkaConfig,
+        coalesce_ms: Option<u64>,
+        idle_exit_ms: Option<u64>,
+        metrics: bool,
+        exactly_once_ms: Option<u64>,
+    ) -> anyhow::Result<AllotProcess> {
         let mut cmd = Command::new(bin);
         cmd.arg("run");
         if let Some(ms) = idle_exit_ms {
@@ -134,6 +147,11 @@ impl AllotProcess {
             .env("NO_COLOR", "1");
         if let Some(ms) = coalesce_ms {
             cmd.env("ALLOT__RUNTIME__AVAILABILITY_COALESCE_MS", ms.to_string());
+        }
+        if let Some(ms) = exactly_once_ms {
+            cmd.env("ALLOT__RUNTIME__PROCESSING", "exactly_once")
+                .env("ALLOT__RUNTIME__COMMIT_INTERVAL_MS", ms.to_string())
+                .env("ALLOT__RUNTIME__INSTANCE_NAME", &kafka.client_id);
         }
         let metrics_addr = if metrics {
             // A port free now; allot binds it a moment later.

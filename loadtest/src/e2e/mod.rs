@@ -68,6 +68,8 @@ pub struct E2eOptions {
     pub latency_rate: Option<f64>,
     /// One latency phase per value of `availability_coalesce_ms`.
     pub coalesce_ms: Vec<u64>,
+    /// One exactly-once throughput phase per commit interval (ms).
+    pub exactly_once_ms: Vec<u64>,
     /// Serve allot's `/metrics` in the latency phases and read its own publish latency
     /// from it (this also turns on allot's HTTP availability view: a little extra work).
     pub allot_metrics: bool,
@@ -98,6 +100,8 @@ pub struct E2eReport {
     pub allot: AllotThroughput,
     /// `allot.records_per_sec / passthrough.records_per_sec`.
     pub ratio: f64,
+    /// `allot run` in exactly-once mode over the same records, one per commit interval.
+    pub exactly_once: Vec<ExactlyOnceThroughput>,
     /// [`RATIO_GOAL`].
     pub ratio_goal: f64,
     /// The latency baseline: the same paced events through a raw passthrough.
@@ -150,6 +154,17 @@ pub struct AllotThroughput {
     pub committed: u64,
     /// What it reported.
     pub run: AllotRun,
+}
+
+/// `allot run` in exactly-once mode over the N records.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExactlyOnceThroughput {
+    /// `runtime.commit_interval_ms`.
+    pub commit_interval_ms: u64,
+    /// The run.
+    pub allot: AllotThroughput,
+    /// Its throughput as a ratio to the at-least-once run's.
+    pub ratio_to_at_least_once: f64,
 }
 
 /// The latency baseline.
@@ -407,7 +422,7 @@ async fn phases(
     ));
 
     // 3. allot over the same records.
-    let allot = allot_throughput(options, bin, &allot_cfg, n, notes).await?;
+    let allot = allot_throughput(options, bin, &allot_cfg, None, n, notes).await?;
     let ratio = allot.records_per_sec / passthrough.records_per_sec.max(1e-9);
     notes.note(format!(
         "allot: {} records in {:.2} s = {:.0} records/s · ratio {:.2} (goal ≥ {RATIO_GOAL})",
@@ -416,6 +431,28 @@ async fn phases(
         allot.records_per_sec,
         ratio
     ));
+
+    // 3b. The same records again, exactly once, one group per commit interval.
+    let mut exactly_once = Vec::new();
+    for &ms in &options.exactly_once_ms {
+        let cfg = KafkaConfig {
+            group_id: format!("{}-eos{ms}", allot_cfg.group_id),
+            client_id: format!("{}-eos{ms}", allot_cfg.client_id),
+            ..allot_cfg.clone()
+        };
+        created.groups.push(cfg.group_id.clone());
+        let run = allot_throughput(options, bin, &cfg, Some(ms), n, notes).await?;
+        let ratio = run.records_per_sec / allot.records_per_sec.max(1e-9);
+        notes.note(format!(
+            "allot exactly once, commits every {ms} ms: {:.0} records/s · {ratio:.2} of at least once",
+            run.records_per_sec
+        ));
+        exactly_once.push(ExactlyOnceThroughput {
+            commit_interval_ms: ms,
+            allot: run,
+            ratio_to_at_least_once: ratio,
+        });
+    }
 
     // 4. Latency at half the measured rate, once per coalescing bound.
     let rate = options
@@ -457,6 +494,7 @@ async fn phases(
     }
     Ok(E2eReport {
         warnings,
+        exactly_once,
         run_id: run_id.to_owned(),
         bootstrap: options.bootstrap.clone(),
         partitions: options.partitions,
@@ -553,20 +591,33 @@ fn warnings(
     out
 }
 
+/// `allot run` over the N records of `config`'s inputs, at least once, or exactly once
+/// committing every `exactly_once_ms`.
 async fn allot_throughput(
     options: &E2eOptions,
     bin: &std::path::Path,
     config: &KafkaConfig,
+    exactly_once_ms: Option<u64>,
     n: u64,
     notes: &Notes,
 ) -> anyhow::Result<AllotThroughput> {
     notes.note(format!(
-        "allot run --idle-exit-ms {} ({})",
+        "allot run --idle-exit-ms {} ({}){}",
         options.idle_exit_ms,
-        bin.display()
+        bin.display(),
+        exactly_once_ms.map_or(String::new(), |ms| format!(
+            ", exactly once, commit interval {ms} ms"
+        ))
     ));
     let watch = GroupWatch::new(config, &input_names(config))?;
-    let mut process = AllotProcess::spawn(bin, config, None, Some(options.idle_exit_ms), false)?;
+    let mut process = AllotProcess::spawn_with(
+        bin,
+        config,
+        None,
+        Some(options.idle_exit_ms),
+        false,
+        exactly_once_ms,
+    )?;
     let mut last_note = Instant::now();
     while process.running() {
         if process.elapsed() > options.phase_timeout {
@@ -1103,6 +1154,15 @@ impl E2eReport {
             self.ratio_goal,
             verdict(self.ratio >= self.ratio_goal)
         );
+        for e in &self.exactly_once {
+            let _ = writeln!(
+                out,
+                "exactly once, commit every {} ms: {} records/s, {:.2} of at least once",
+                e.commit_interval_ms,
+                group(e.allot.records_per_sec.round() as u64),
+                e.ratio_to_at_least_once
+            );
+        }
         let _ = writeln!(out);
         let _ = writeln!(
             out,
