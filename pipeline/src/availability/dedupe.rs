@@ -50,6 +50,12 @@ impl Dedupe {
         }
     }
 
+    /// Makes room for `n` more ids (a restore knows how many come).
+    pub fn reserve(&mut self, n: usize) {
+        self.seen.reserve(n);
+        self.order.reserve(n);
+    }
+
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.order.len()

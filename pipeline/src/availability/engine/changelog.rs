@@ -625,6 +625,8 @@ impl AvailabilityEngine {
         self.location_wire.clear();
         self.safety.rebuild();
         // The dedupe window.
+        self.dedupe
+            .reserve(self.log.restored_chunks.values().map(Vec::len).sum());
         for (seq, ids) in std::mem::take(&mut self.log.restored_chunks) {
             let start = self.dedupe.inserted();
             let mut newest = i64::MIN;
