@@ -20,6 +20,20 @@
 //!   hold events that touch no sku; chunks write each id once.
 //!
 //! Not restored: the counters of [`super::EngineStats`] (they count this process's work).
+//!
+//! For the runtime that will drive this (not written yet):
+//! - One engine per changelog partition. Only sku records are keyed by what the input is
+//!   partitioned by; the meta record, the id chunks, documents and reference data belong to
+//!   the engine that wrote them, so every record of an engine must be produced to that
+//!   engine's partition explicitly, not by hashing its key. Input lanes are restored by
+//!   number: the restored engine must number its input partitions as the writer did.
+//! - Write the changelog in the same transaction as the flush's output and the input
+//!   offsets, after the flush (a flush changes the books it publishes).
+//! - A new day re-dates every sku (its change count moves), so the first changelog after
+//!   midnight rewrites every sku record: about 24 bytes per position.
+//! - `reserved` is restored as the engine last had it; the sourcing ledger has no
+//!   changelog yet, so a restored engine next to an empty ledger would have each
+//!   (sku, location) overwritten with the ledger's (empty) total on its next write.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -384,8 +398,8 @@ impl AvailabilityEngine {
     /// fresh engine of the same configuration, fed the snapshot's records and then the
     /// changelog's after the snapshot's offsets, in any order per key as long as the last
     /// record per key comes last. Call [`restore_finish`](Self::restore_finish) before
-    /// applying input. A record that cannot be read leaves the engine as it was and is an
-    /// error: stop, do not skip it.
+    /// applying input. A record that cannot be read changes no state (names it named may
+    /// have been interned) and is an error: stop, do not skip it.
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), RestoreError> {
         let (kind, name) = parse_key(key).map_err(|b| b.at(key))?;
         let text = || std::str::from_utf8(name).map_err(|_| Bad("key is not UTF-8").at(key));
