@@ -14,6 +14,13 @@
 //! | `\0M` | `M` | engine-wide: config fingerprint, watermark, input lanes, floor |
 //! | `\0E` + chunk number (8 bytes, big endian) | `E` | event ids of the dedupe window |
 //!
+//! The sourcing ledger writes its own changelog in the same format:
+//!
+//! | key | value kind | what |
+//! | --- | --- | --- |
+//! | `\0O` + order key (8 bytes, big endian) | `O` | an order's confirmed reservations and open shipment capacity |
+//! | `\0C` + day (4 bytes, big endian, sign bit flipped) + location id | `C` | a capacity pool's use |
+//!
 //! A value is `[FORMAT_VERSION, kind, body...]`, hand-encoded: LEB128 varints for counts
 //! and unsigned numbers, zigzag varints for signed ones, length-prefixed UTF-8 for names,
 //! fixed little-endian bytes for hashes. Hand-written rather than through serde so the
@@ -28,7 +35,7 @@ pub const FORMAT_VERSION: u8 = 1;
 /// What a record holds, from its key and its value's second byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Sku = b'S',
     Shipment = b'H',
     PurchaseOrder = b'P',
@@ -36,6 +43,10 @@ pub(super) enum Kind {
     SafetyPolicy = b'Y',
     Meta = b'M',
     EventIds = b'E',
+    /// The sourcing ledger's reservations and shipment capacity of one order.
+    Order = b'O',
+    /// The sourcing ledger's use of one capacity pool (location, day).
+    Pool = b'C',
 }
 
 impl Kind {
@@ -48,6 +59,8 @@ impl Kind {
             b'Y' => Kind::SafetyPolicy,
             b'M' => Kind::Meta,
             b'E' => Kind::EventIds,
+            b'O' => Kind::Order,
+            b'C' => Kind::Pool,
             _ => return None,
         })
     }
@@ -93,10 +106,10 @@ pub enum RestoreError {
 
 /// A decoding failure before the key is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Bad(pub &'static str);
+pub(crate) struct Bad(pub &'static str);
 
 impl Bad {
-    pub(super) fn at(self, key: &[u8]) -> RestoreError {
+    pub(crate) fn at(self, key: &[u8]) -> RestoreError {
         RestoreError::Corrupt {
             key: String::from_utf8_lossy(key).into_owned(),
             reason: self.0,
@@ -154,7 +167,7 @@ impl ChangelogBatch {
 
     /// Starts a record of `kind` named `name`: writes its key and the value's header, and
     /// returns the buffer to write the body into; [`end`](Self::end) closes it.
-    pub(super) fn begin(&mut self, kind: Kind, name: &[u8]) -> &mut Vec<u8> {
+    pub(crate) fn begin(&mut self, kind: Kind, name: &[u8]) -> &mut Vec<u8> {
         let key = self.bytes.len();
         write_key(kind, name, &mut self.bytes);
         let value = self.bytes.len();
@@ -165,7 +178,7 @@ impl ChangelogBatch {
     }
 
     /// Closes the record [`begin`](Self::begin) opened.
-    pub(super) fn end(&mut self) {
+    pub(crate) fn end(&mut self) {
         let (key, value) = self.open.take().expect("begin before end");
         self.items.push(Item {
             key: key..value,
@@ -174,7 +187,7 @@ impl ChangelogBatch {
     }
 
     /// Writes a tombstone for `kind` named `name`.
-    pub(super) fn tombstone(&mut self, kind: Kind, name: &[u8]) {
+    pub(crate) fn tombstone(&mut self, kind: Kind, name: &[u8]) {
         let key = self.bytes.len();
         write_key(kind, name, &mut self.bytes);
         self.items.push(Item {
@@ -193,7 +206,7 @@ fn write_key(kind: Kind, name: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The kind and name a key names.
-pub(super) fn parse_key(key: &[u8]) -> Result<(Kind, &[u8]), Bad> {
+pub(crate) fn parse_key(key: &[u8]) -> Result<(Kind, &[u8]), Bad> {
     match key {
         [0, kind, name @ ..] => Kind::from_byte(*kind)
             .map(|k| (k, name))
@@ -204,7 +217,7 @@ pub(super) fn parse_key(key: &[u8]) -> Result<(Kind, &[u8]), Bad> {
 }
 
 /// Checks the header of `value` against the key's kind; returns the body.
-pub(super) fn body<'v>(
+pub(crate) fn body<'v>(
     key: &[u8],
     kind: Kind,
     value: &'v [u8],
@@ -222,7 +235,7 @@ pub(super) fn body<'v>(
 
 /// Appends `v` as a LEB128 varint.
 #[inline]
-pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -232,19 +245,19 @@ pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
 
 /// Appends `v` as a zigzag varint.
 #[inline]
-pub(super) fn put_i64(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_i64(out: &mut Vec<u8>, v: i64) {
     put_u64(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
 /// Appends a length-prefixed string.
 #[inline]
-pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_u64(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
 /// Appends an optional string (0, or 1 and the string).
-pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+pub(crate) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         None => out.push(0),
         Some(s) => {
@@ -256,25 +269,25 @@ pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 
 /// Reads a value's body; every read fails cleanly on truncated or malformed bytes.
 #[derive(Debug)]
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `buf`.
-    pub(super) fn new(buf: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf }
     }
 
     #[inline]
-    pub(super) fn u8(&mut self) -> Result<u8, Bad> {
+    pub(crate) fn u8(&mut self) -> Result<u8, Bad> {
         let (&b, rest) = self.buf.split_first().ok_or(Bad("truncated"))?;
         self.buf = rest;
         Ok(b)
     }
 
     #[inline]
-    pub(super) fn u64(&mut self) -> Result<u64, Bad> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Bad> {
         let mut v = 0u64;
         for (i, &b) in self.buf.iter().enumerate().take(10) {
             v |= u64::from(b & 0x7f) << (7 * i);
@@ -290,25 +303,25 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub(super) fn i64(&mut self) -> Result<i64, Bad> {
+    pub(crate) fn i64(&mut self) -> Result<i64, Bad> {
         let v = self.u64()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }
 
     #[inline]
-    pub(super) fn i32(&mut self) -> Result<i32, Bad> {
+    pub(crate) fn i32(&mut self) -> Result<i32, Bad> {
         i32::try_from(self.i64()?).map_err(|_| Bad("value out of range"))
     }
 
     #[inline]
-    pub(super) fn u32(&mut self) -> Result<u32, Bad> {
+    pub(crate) fn u32(&mut self) -> Result<u32, Bad> {
         u32::try_from(self.u64()?).map_err(|_| Bad("value out of range"))
     }
 
     /// A count of items that each take at least one byte: never more than the bytes left,
     /// so a corrupt count cannot make the caller reserve huge memory.
     #[inline]
-    pub(super) fn count(&mut self) -> Result<usize, Bad> {
+    pub(crate) fn count(&mut self) -> Result<usize, Bad> {
         let n = self.u64()?;
         if n > self.buf.len() as u64 {
             return Err(Bad("count larger than the record"));
@@ -317,7 +330,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub(super) fn bytes(&mut self, n: usize) -> Result<&'a [u8], Bad> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], Bad> {
         if n > self.buf.len() {
             return Err(Bad("truncated"));
         }
@@ -327,12 +340,12 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub(super) fn str(&mut self) -> Result<&'a str, Bad> {
+    pub(crate) fn str(&mut self) -> Result<&'a str, Bad> {
         let n = self.count()?;
         std::str::from_utf8(self.bytes(n)?).map_err(|_| Bad("name is not UTF-8"))
     }
 
-    pub(super) fn opt_str(&mut self) -> Result<Option<&'a str>, Bad> {
+    pub(crate) fn opt_str(&mut self) -> Result<Option<&'a str>, Bad> {
         match self.u8()? {
             0 => Ok(None),
             1 => self.str().map(Some),
@@ -340,7 +353,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn bool(&mut self) -> Result<bool, Bad> {
+    pub(crate) fn bool(&mut self) -> Result<bool, Bad> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -348,18 +361,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn fixed_u64(&mut self) -> Result<u64, Bad> {
+    pub(crate) fn fixed_u64(&mut self) -> Result<u64, Bad> {
         let b = self.bytes(8)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
-    pub(super) fn fixed_u128(&mut self) -> Result<u128, Bad> {
+    pub(crate) fn fixed_u128(&mut self) -> Result<u128, Bad> {
         let b = self.bytes(16)?;
         Ok(u128::from_le_bytes(b.try_into().expect("16 bytes")))
     }
 
     /// Fails unless every byte was read.
-    pub(super) fn end(&self) -> Result<(), Bad> {
+    pub(crate) fn end(&self) -> Result<(), Bad> {
         if self.buf.is_empty() {
             Ok(())
         } else {

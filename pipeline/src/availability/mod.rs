@@ -2,7 +2,7 @@
 //! feed them, the reference data that shapes them, and the engine that publishes
 //! time-phased availability per channel. Pure: no I/O, no clock.
 
-mod changelog;
+pub(crate) mod changelog;
 mod dedupe;
 mod engine;
 mod intern;

@@ -24,6 +24,8 @@ use super::ids::{Day, LocId, SkuId};
 use super::network::Network;
 use super::supply::{Supply, SupplyView};
 
+mod changelog;
+
 /// Reserved units of one sku at one location, aggregated by promise day (sorted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocHolds {
@@ -191,6 +193,8 @@ struct PoolShard {
 pub struct Ledger {
     skus: Vec<SkuShard>,
     pools: Vec<PoolShard>,
+    /// Orders and pools changed since the last changelog call.
+    log: changelog::LedgerLog,
 }
 
 /// How many orders and reservations the ledger holds.
@@ -211,6 +215,7 @@ impl Ledger {
         Ledger {
             skus: (0..n).map(|_| SkuShard::default()).collect(),
             pools: (0..n).map(|_| PoolShard::default()).collect(),
+            log: changelog::LedgerLog::default(),
         }
     }
 
@@ -391,7 +396,12 @@ impl Ledger {
     }
 
     fn apply(&mut self, order: u64, holds: &[HoldRequest], shipments: &[ShipmentRequest]) {
+        self.log.order(order);
         for (i, s) in shipments.iter().enumerate() {
+            self.log.pool(s.loc, s.ship_day);
+            if let Some(d) = s.slot_day {
+                self.log.pool(s.loc, d);
+            }
             let p = self.pool_shard(s.loc);
             let shard = &mut self.pools[p];
             let u = shard.used.entry((s.loc, s.ship_day)).or_default();
@@ -539,6 +549,9 @@ impl Ledger {
                 shard.orders.remove(&order);
             }
         }
+        if changed > 0 {
+            self.log.order(order);
+        }
         for (loc, index, closed, worked) in settle {
             let p = self.pool_shard(loc);
             let shard = &mut self.pools[p];
@@ -550,6 +563,10 @@ impl Ledger {
             };
             s.worked |= worked;
             s.lines_open -= closed;
+            self.log.pool(s.loc, s.ship_day);
+            if let Some(d) = s.slot_day {
+                self.log.pool(s.loc, d);
+            }
             if !worked && closed == 1 {
                 // A cancelled line gives its pick back.
                 if let Some(u) = shard.used.get_mut(&(s.loc, s.ship_day)) {

@@ -402,6 +402,9 @@ impl AvailabilityEngine {
     /// have been interned) and is an error: stop, do not skip it.
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), RestoreError> {
         let (kind, name) = parse_key(key).map_err(|b| b.at(key))?;
+        if matches!(kind, Kind::Order | Kind::Pool) {
+            return Err(Bad("a sourcing ledger record, not the engine's").at(key));
+        }
         let text = || std::str::from_utf8(name).map_err(|_| Bad("key is not UTF-8").at(key));
         let Some(value) = value else {
             match kind {
@@ -431,6 +434,7 @@ impl AvailabilityEngine {
                     let seq = chunk_seq(name).map_err(|b| b.at(key))?;
                     self.log.restored_chunks.remove(&seq);
                 }
+                Kind::Order | Kind::Pool => unreachable!("refused above"),
             }
             return Ok(());
         };
@@ -471,6 +475,7 @@ impl AvailabilityEngine {
                 self.log.restored_chunks.insert(seq, ids);
                 Ok(())
             }),
+            Kind::Order | Kind::Pool => unreachable!("refused above"),
         };
         done.map_err(|b| b.at(key))
     }
