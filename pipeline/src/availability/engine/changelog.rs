@@ -31,9 +31,9 @@
 //!   offsets, after the flush (a flush changes the books it publishes).
 //! - A new day re-dates every sku (its change count moves), so the first changelog after
 //!   midnight rewrites every sku record: about 24 bytes per position.
-//! - `reserved` is restored as the engine last had it; the sourcing ledger has no
-//!   changelog yet, so a restored engine next to an empty ledger would have each
-//!   (sku, location) overwritten with the ledger's (empty) total on its next write.
+//! - `reserved` is restored as the engine last had it; restore the sourcing ledger from its
+//!   own changelog (`Ledger::restore`) at the same point, or the ledger's next write of a
+//!   (sku, location) overwrites it with an empty ledger's total.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
