@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod runtime;
+pub mod snapshot;
 pub mod sourcing;
 pub mod tally;
 pub mod view;

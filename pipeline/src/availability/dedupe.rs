@@ -18,6 +18,9 @@ pub fn id_hash(event_id: &str) -> u128 {
 pub struct Dedupe {
     seen: HashSet<u128, BuildHasherDefault<PassThrough>>,
     order: VecDeque<(i64, u128)>,
+    /// How many ids were ever evicted: `order[i]` is the id inserted `evicted + i`-th, which
+    /// is how the changelog names runs of ids.
+    evicted: u64,
 }
 
 impl Dedupe {
@@ -38,6 +41,7 @@ impl Dedupe {
             }
             self.order.pop_front();
             self.seen.remove(&id);
+            self.evicted += 1;
         }
         // After a burst has left the window, give the memory back.
         if self.seen.capacity() > 4 * self.seen.len().max(1024) {
@@ -46,9 +50,30 @@ impl Dedupe {
         }
     }
 
+    /// Makes room for `n` more ids (a restore knows how many come).
+    pub fn reserve(&mut self, n: usize) {
+        self.seen.reserve(n);
+        self.order.reserve(n);
+    }
+
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.order.len()
+    }
+
+    /// How many ids were ever inserted (the index the next one gets).
+    pub fn inserted(&self) -> u64 {
+        self.evicted + self.order.len() as u64
+    }
+
+    /// `(event time, id)` of the ids inserted `start`-th to `end`-th (exclusive) that are
+    /// still remembered, in insertion order.
+    pub fn range(&self, start: u64, end: u64) -> impl Iterator<Item = (i64, u128)> + '_ {
+        let from = start.saturating_sub(self.evicted) as usize;
+        let to = end.saturating_sub(self.evicted) as usize;
+        self.order
+            .range(from.min(self.order.len())..to.min(self.order.len()))
+            .copied()
     }
 }
 

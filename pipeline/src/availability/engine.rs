@@ -14,6 +14,7 @@ use allot_schemas::{
 };
 use foldhash::fast::FixedState;
 
+mod changelog;
 mod sourcing;
 
 use super::dedupe::{Dedupe, id_hash};
@@ -57,6 +58,9 @@ struct SkuBook {
     /// When its last message was emitted, on the caller's clock of a paced flush (see
     /// [`Pace`]); 0 if never.
     emitted_at_ms: u64,
+    /// Changed since the last [`AvailabilityEngine::changelog_dirty`] (queued in
+    /// `Log::skus`); apart from `dirty`, which is about publishing.
+    unlogged: bool,
 }
 
 impl SkuBook {
@@ -65,6 +69,11 @@ impl SkuBook {
         self.changes += 1;
         self.changed_at = self.changed_at.max(time);
         !std::mem::replace(&mut self.dirty, true)
+    }
+
+    /// Notes a change for the changelog; returns whether the sku must be queued for it.
+    fn unlogged(&mut self) -> bool {
+        !std::mem::replace(&mut self.unlogged, true)
     }
 }
 
@@ -278,6 +287,8 @@ pub struct AvailabilityEngine {
     location_wire: Vec<Option<WireName>>,
     /// Location id → channel mask of its `locations` entry (0 when it has none).
     channel_masks: Vec<u8>,
+    /// What changed since the last changelog call.
+    log: changelog::Log,
 }
 
 /// Longest location encoding kept in `location_wire`.
@@ -314,7 +325,6 @@ impl AvailabilityEngine {
     pub fn new(config: AvailabilityConfig) -> AvailabilityEngine {
         let channels = config.channels.len();
         AvailabilityEngine {
-            config,
             skus: Interner::default(),
             locs: Interner::default(),
             docs: Interner::default(),
@@ -337,6 +347,8 @@ impl AvailabilityEngine {
             location_rank: Vec::new(),
             location_wire: Vec::new(),
             channel_masks: Vec::new(),
+            log: changelog::Log::new(&config),
+            config,
         }
     }
 
@@ -582,6 +594,7 @@ impl AvailabilityEngine {
                 }
                 self.channel_masks[i] = new.channel_mask;
                 self.locations.insert(loc, new.clone());
+                self.log.locations.insert(loc);
                 if old_mask != Some(new.channel_mask) {
                     self.mark_all_dirty();
                 }
@@ -597,7 +610,11 @@ impl AvailabilityEngine {
                         None => return Applied::Accepted,
                     },
                 };
-                match self.safety.apply(stamp, p, sku, loc, channel) {
+                let applied = self.safety.apply(stamp, p, sku, loc, channel);
+                if applied.is_some() {
+                    self.log.policies.insert(p.policy_id.clone());
+                }
+                match applied {
                     None => {}
                     Some(Some(sku)) => self.mark_dirty(sku),
                     Some(None) => self.mark_all_dirty(),
@@ -649,21 +666,34 @@ impl AvailabilityEngine {
         if f(p) && book.touch(self.now) {
             self.dirty.push(sku);
         }
+        if book.unlogged() {
+            self.log.skus.push(sku);
+        }
     }
 
     fn mark_dirty(&mut self, sku: Id) {
         let now = self.now;
-        if self.books.entry(sku).or_default().touch(now) {
+        let book = self.books.entry(sku).or_default();
+        if book.touch(now) {
             self.dirty.push(sku);
+        }
+        if book.unlogged() {
+            self.log.skus.push(sku);
         }
     }
 
     fn mark_all_dirty(&mut self) {
         let now = self.now;
+        let log = &mut self.log.skus;
         let mut skus: Vec<Id> = self
             .books
             .iter_mut()
-            .filter_map(|(s, b)| b.touch(now).then_some(*s))
+            .filter_map(|(s, b)| {
+                if b.unlogged() {
+                    log.push(*s);
+                }
+                b.touch(now).then_some(*s)
+            })
             .collect();
         skus.sort_unstable();
         self.dirty.extend(skus);
@@ -672,6 +702,7 @@ impl AvailabilityEngine {
     /// Applies `change` to a shipment and moves its in-transit lines (and its PO's on-order
     /// lines) to match.
     fn change_shipment(&mut self, doc: Id, change: impl FnOnce(&mut ShipmentDoc)) {
+        self.log.shipments.insert(doc);
         let d = self.shipments.entry(doc).or_default();
         let old_po = d.po();
         change(d);
@@ -711,6 +742,7 @@ impl AvailabilityEngine {
                 }
             }
         }
+        self.log.purchase_orders.insert(doc);
         let d = self.purchase_orders.entry(doc).or_default();
         change(d);
         let mut new = Vec::new();
@@ -860,6 +892,9 @@ impl AvailabilityEngine {
             let hash = publisher.write(self, *sku, &rows);
             let book = self.books.get_mut(sku).expect("dirty skus have a book");
             book.dirty = false;
+            if book.unlogged() {
+                self.log.skus.push(*sku);
+            }
             let keep = !(book.version > 0 && book.published == hash
                 || book.version == 0 && rows.rows.is_empty());
             if keep {

@@ -2,6 +2,7 @@
 //! feed them, the reference data that shapes them, and the engine that publishes
 //! time-phased availability per channel. Pure: no I/O, no clock.
 
+pub(crate) mod changelog;
 mod dedupe;
 mod engine;
 mod intern;
@@ -11,6 +12,7 @@ mod supply;
 #[cfg(test)]
 mod tests;
 
+pub use changelog::{ChangelogBatch, FORMAT_VERSION, RestoreError};
 pub(crate) use dedupe::Dedupe;
 pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, StateSize};
 pub use intern::Interner;

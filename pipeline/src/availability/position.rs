@@ -237,6 +237,111 @@ impl Position {
             .sum()
     }
 
+    /// Removes every inbound line (a restore rebuilds them from the documents).
+    pub fn clear_inbound(&mut self) {
+        if let Some(extra) = self.extra.as_deref_mut() {
+            extra.inbound.clear();
+            self.inbound_lines = 0;
+            self.shrink_extra();
+        }
+    }
+
+    /// Appends the position's changelog form, its location aside (the caller writes it):
+    /// a flags byte saying which fields differ from an empty position, then those fields.
+    /// On hand is not written (it is `base` plus the pending deltas), nor the inbound lines
+    /// (they are the documents' contributions, rebuilt on restore).
+    pub fn write_changelog(&self, out: &mut Vec<u8>) {
+        use super::changelog::{put_i64, put_u64};
+        let (pending, unsellable) = match self.extra.as_deref() {
+            Some(e) => (e.pending.as_slice(), e.unsellable),
+            None => (&[][..], 0),
+        };
+        debug_assert_eq!(
+            i64::from(self.base) + pending.iter().map(|d| i64::from(d.qty)).sum::<i64>(),
+            i64::from(self.on_hand),
+            "on hand is base plus the pending deltas"
+        );
+        let flags = u8::from(self.base != 0)
+            | u8::from(self.reserved != 0) << 1
+            | u8::from(self.horizon != i64::MIN) << 2
+            | u8::from(self.count_rank != 0) << 3
+            | u8::from(unsellable != 0) << 4
+            | u8::from(!pending.is_empty()) << 5;
+        out.push(flags);
+        if self.base != 0 {
+            put_i64(out, self.base.into());
+        }
+        if self.reserved != 0 {
+            put_i64(out, self.reserved.into());
+        }
+        if self.horizon != i64::MIN {
+            put_i64(out, self.horizon);
+        }
+        if self.count_rank != 0 {
+            put_u64(out, self.count_rank.into());
+        }
+        if unsellable != 0 {
+            put_i64(out, unsellable.into());
+        }
+        if !pending.is_empty() {
+            put_u64(out, pending.len() as u64);
+            // Times as differences from the previous one: small numbers.
+            let mut prev = 0i64;
+            for d in pending {
+                put_i64(out, d.time.wrapping_sub(prev));
+                put_i64(out, d.qty.into());
+                prev = d.time;
+            }
+        }
+    }
+
+    /// Reads a position written by [`write_changelog`](Self::write_changelog) at `loc`.
+    pub fn read_changelog(
+        loc: Id,
+        r: &mut super::changelog::Reader<'_>,
+    ) -> Result<Position, super::changelog::Bad> {
+        use super::changelog::Bad;
+        let flags = r.u8()?;
+        if flags >> 6 != 0 {
+            return Err(Bad("unknown position flags"));
+        }
+        let mut p = Position::new(loc);
+        if flags & 1 != 0 {
+            p.base = r.i32()?;
+        }
+        if flags & 2 != 0 {
+            p.reserved = r.i32()?;
+        }
+        if flags & 4 != 0 {
+            p.horizon = r.i64()?;
+        }
+        if flags & 8 != 0 {
+            p.count_rank = r.u32()?;
+        }
+        let unsellable = if flags & 16 != 0 { r.i32()? } else { 0 };
+        let mut on_hand = i64::from(p.base);
+        if flags & 32 != 0 || unsellable != 0 {
+            let extra = p.extra_mut();
+            extra.unsellable = unsellable;
+            if flags & 32 != 0 {
+                let n = r.count()?;
+                extra.pending.reserve_exact(n);
+                let mut prev = 0i64;
+                for _ in 0..n {
+                    let time = prev.wrapping_add(r.i64()?);
+                    let qty = r.i32()?;
+                    extra.pending.push(Delta { time, qty });
+                    extra.oldest = extra.oldest.min(time);
+                    on_hand += i64::from(qty);
+                    prev = time;
+                }
+            }
+        }
+        p.on_hand = i32::try_from(on_hand).map_err(|_| Bad("on hand out of range"))?;
+        p.shrink_extra();
+        Ok(p)
+    }
+
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(|| {
             Box::new(Extra {

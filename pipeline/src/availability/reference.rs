@@ -163,7 +163,7 @@ impl LocationRef {
 }
 
 /// A safety-stock policy's scope: sku, location, channel (index), each optional.
-type Scope = (Option<Id>, Option<Id>, Option<u8>);
+pub type Scope = (Option<Id>, Option<Id>, Option<u8>);
 
 /// The safety-stock policies, indexed for the lookup of the most specific one.
 #[derive(Debug, Default)]
@@ -236,6 +236,56 @@ impl SafetyStock {
         self.skus = self.index.keys().filter_map(|s| s.0).collect();
         self.resolve();
         Some(sku)
+    }
+
+    /// A policy as the changelog keeps it: its latest event's stamp, scope and units, and
+    /// whether it is active.
+    pub fn policy(&self, id: &str) -> Option<(Stamp, Scope, i32, bool)> {
+        let (stamp, scope, units) = self.policies.get(id)?;
+        let active = self.index.get(scope).is_some_and(|m| m.contains_key(id));
+        Some((*stamp, *scope, *units, active))
+    }
+
+    /// The ids of every policy seen (inactive ones included).
+    pub fn policy_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.policies.keys().map(String::as_str)
+    }
+
+    /// Puts back a policy read from the changelog (replacing any policy of that id);
+    /// [`rebuild`](Self::rebuild) must follow before lookups.
+    pub fn restore_policy(
+        &mut self,
+        id: &str,
+        stamp: Stamp,
+        scope: Scope,
+        units: i32,
+        active: bool,
+    ) {
+        self.remove_policy(id);
+        self.policies.insert(id.to_owned(), (stamp, scope, units));
+        if active {
+            self.index
+                .entry(scope)
+                .or_default()
+                .insert(id.to_owned(), units.max(0));
+        }
+    }
+
+    /// Forgets a policy (a changelog tombstone); [`rebuild`](Self::rebuild) must follow.
+    pub fn remove_policy(&mut self, id: &str) {
+        if let Some((_, scope, _)) = self.policies.remove(id)
+            && let Some(m) = self.index.get_mut(&scope)
+        {
+            m.remove(id);
+        }
+    }
+
+    /// Rebuilds the lookup tables after policies were restored.
+    pub fn rebuild(&mut self) {
+        self.index.retain(|_, m| !m.is_empty());
+        self.patterns = self.index.keys().fold(0, |acc, s| acc | (1 << pattern(s)));
+        self.skus = self.index.keys().filter_map(|s| s.0).collect();
+        self.resolve();
     }
 
     fn resolve(&mut self) {

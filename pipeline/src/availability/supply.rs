@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use allot_schemas::{PurchaseOrderStatus, ShipmentStatus};
 use foldhash::fast::FixedState;
 
-use super::intern::Id;
+use super::changelog::{Bad, Reader, put_i64, put_opt_str, put_str, put_u64};
+use super::intern::{Id, Interner};
 use super::position::{Inbound, SupplyKind};
 
 /// `(event time, rank)`: the order in which document events win.
@@ -215,6 +216,188 @@ impl PurchaseOrderDoc {
                 ));
             }
         }
+    }
+}
+
+/// The interned names a document's changelog form refers to.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    /// Skus.
+    pub skus: &'a Interner,
+    /// Locations.
+    pub locs: &'a Interner,
+    /// Shipment and PO ids.
+    pub docs: &'a Interner,
+}
+
+/// [`Names`] to intern into while reading.
+#[derive(Debug)]
+pub struct NamesMut<'a> {
+    /// Skus.
+    pub skus: &'a mut Interner,
+    /// Locations.
+    pub locs: &'a mut Interner,
+    /// Shipment and PO ids.
+    pub docs: &'a mut Interner,
+}
+
+fn put_stamp(out: &mut Vec<u8>, (time, rank): Stamp) {
+    put_i64(out, time);
+    put_u64(out, rank.into());
+}
+
+fn read_stamp(r: &mut Reader<'_>) -> Result<Stamp, Bad> {
+    Ok((r.i64()?, r.u32()?))
+}
+
+fn put_lines(out: &mut Vec<u8>, skus: &Interner, lines: &[(Id, i32)]) {
+    put_u64(out, lines.len() as u64);
+    for &(sku, qty) in lines {
+        put_str(out, skus.name(sku));
+        put_i64(out, qty.into());
+    }
+}
+
+fn read_lines(r: &mut Reader<'_>, skus: &mut Interner) -> Result<Vec<(Id, i32)>, Bad> {
+    let n = r.count()?;
+    let mut lines = Vec::with_capacity(n);
+    for _ in 0..n {
+        lines.push((skus.intern(r.str()?), r.i32()?));
+    }
+    Ok(lines)
+}
+
+impl ShipmentDoc {
+    /// Appends the document's changelog form (names, not ids).
+    pub fn write_changelog(&self, names: Names<'_>, out: &mut Vec<u8>) {
+        let flags = u8::from(self.closed)
+            | u8::from(self.cancelled) << 1
+            | u8::from(self.departed.is_some()) << 2
+            | u8::from(self.eta.is_some()) << 3
+            | u8::from(self.body.is_some()) << 4;
+        out.push(flags);
+        if let Some(departed) = self.departed {
+            put_i64(out, departed);
+        }
+        if let Some((stamp, eta)) = self.eta {
+            put_stamp(out, stamp);
+            put_i64(out, eta);
+        }
+        if let Some((stamp, body)) = &self.body {
+            put_stamp(out, *stamp);
+            put_str(out, names.locs.name(body.destination));
+            put_opt_str(out, body.origin.map(|o| names.locs.name(o)));
+            put_opt_str(out, body.po.map(|p| names.docs.name(p)));
+            put_lines(out, names.skus, &body.lines);
+        }
+    }
+
+    /// Reads a document written by [`write_changelog`](Self::write_changelog).
+    pub fn read_changelog(r: &mut Reader<'_>, names: NamesMut<'_>) -> Result<ShipmentDoc, Bad> {
+        let flags = r.u8()?;
+        if flags >> 5 != 0 {
+            return Err(Bad("unknown shipment flags"));
+        }
+        let mut doc = ShipmentDoc {
+            closed: flags & 1 != 0,
+            cancelled: flags & 2 != 0,
+            ..ShipmentDoc::default()
+        };
+        if flags & 4 != 0 {
+            doc.departed = Some(r.i64()?);
+        }
+        if flags & 8 != 0 {
+            doc.eta = Some((read_stamp(r)?, r.i64()?));
+        }
+        if flags & 16 != 0 {
+            let stamp = read_stamp(r)?;
+            let destination = names.locs.intern(r.str()?);
+            let origin = r.opt_str()?.map(|o| names.locs.intern(o));
+            let po = r.opt_str()?.map(|p| names.docs.intern(p));
+            let lines = read_lines(r, names.skus)?;
+            doc.body = Some((
+                stamp,
+                ShipmentBody {
+                    destination,
+                    origin,
+                    po,
+                    lines,
+                },
+            ));
+        }
+        Ok(doc)
+    }
+}
+
+impl PurchaseOrderDoc {
+    /// Appends the document's changelog form (names, not ids; direct receipts by sku name,
+    /// so equal documents give equal bytes).
+    pub fn write_changelog(&self, names: Names<'_>, out: &mut Vec<u8>) {
+        match &self.body {
+            None => out.push(0),
+            Some((stamp, body)) => {
+                out.push(1);
+                put_stamp(out, *stamp);
+                out.push(match body.status {
+                    PurchaseOrderStatus::Open => 0,
+                    PurchaseOrderStatus::Amended => 1,
+                    PurchaseOrderStatus::Cancelled => 2,
+                    PurchaseOrderStatus::Closed => 3,
+                });
+                put_str(out, names.locs.name(body.destination));
+                put_i64(out, body.expected);
+                put_lines(out, names.skus, &body.lines);
+            }
+        }
+        let mut received: Vec<(&str, i32)> = self
+            .received_direct
+            .iter()
+            .map(|(sku, qty)| (names.skus.name(*sku), *qty))
+            .collect();
+        received.sort_unstable();
+        put_u64(out, received.len() as u64);
+        for (sku, qty) in received {
+            put_str(out, sku);
+            put_i64(out, qty.into());
+        }
+    }
+
+    /// Reads a document written by [`write_changelog`](Self::write_changelog).
+    pub fn read_changelog(
+        r: &mut Reader<'_>,
+        names: NamesMut<'_>,
+    ) -> Result<PurchaseOrderDoc, Bad> {
+        let mut doc = PurchaseOrderDoc::default();
+        if r.bool()? {
+            let stamp = read_stamp(r)?;
+            let status = match r.u8()? {
+                0 => PurchaseOrderStatus::Open,
+                1 => PurchaseOrderStatus::Amended,
+                2 => PurchaseOrderStatus::Cancelled,
+                3 => PurchaseOrderStatus::Closed,
+                _ => return Err(Bad("unknown PO status")),
+            };
+            let destination = names.locs.intern(r.str()?);
+            let expected = r.i64()?;
+            let lines = read_lines(r, names.skus)?;
+            doc.body = Some((
+                stamp,
+                PurchaseOrderBody {
+                    status,
+                    destination,
+                    expected,
+                    lines,
+                },
+            ));
+        }
+        let n = r.count()?;
+        for _ in 0..n {
+            let sku = names.skus.intern(r.str()?);
+            if doc.received_direct.insert(sku, r.i32()?).is_some() {
+                return Err(Bad("a sku received twice"));
+            }
+        }
+        Ok(doc)
     }
 }
 

@@ -25,6 +25,8 @@ use super::ids::{Day, LocId, SkuId};
 use super::network::Network;
 use super::supply::{Supply, SupplyView};
 
+mod changelog;
+
 /// Reserved units of one sku at one location, aggregated by promise day (sorted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocHolds {
@@ -316,6 +318,8 @@ pub struct Admitted<'a> {
 pub struct Ledger {
     skus: Vec<SkuShard>,
     pools: Vec<PoolShard>,
+    /// Orders and pools changed since the last changelog call.
+    log: changelog::LedgerLog,
 }
 
 /// How many orders and reservations the ledger holds.
@@ -336,6 +340,7 @@ impl Ledger {
         Ledger {
             skus: (0..n).map(|_| SkuShard::default()).collect(),
             pools: (0..n).map(|_| PoolShard::default()).collect(),
+            log: changelog::LedgerLog::default(),
         }
     }
 
@@ -381,8 +386,14 @@ impl Ledger {
     /// Forgets the capacity used on days before `day` (nothing is planned on them any
     /// more; a late cancellation of such a shipment gives nothing back).
     pub fn forget_pools_before(&mut self, day: Day) {
+        let log = &mut self.log;
         for shard in &mut self.pools {
-            shard.used.retain(|&(_, d), _| d >= day);
+            shard.used.retain(|&(loc, d), _| {
+                if d < day {
+                    log.pool(loc, d);
+                }
+                d >= day
+            });
         }
     }
 
@@ -455,6 +466,15 @@ impl Ledger {
     /// the reservations, shipments and pickup timers of `admitted` (the orders admitted to
     /// it, in admission order), each shard on its own rayon task.
     pub fn merge(&mut self, delta: &mut RoundDelta, admitted: &[Admitted<'_>]) {
+        for a in admitted {
+            self.log.order(a.order);
+            for s in a.shipments {
+                self.log.pool(s.loc, s.ship_day);
+                if let Some(d) = s.slot_day {
+                    self.log.pool(s.loc, d);
+                }
+            }
+        }
         let (ns, np) = (self.skus.len(), self.pools.len());
         delta.fit(ns, np);
         let (skus, pools) = (&mut self.skus, &mut self.pools);
@@ -737,6 +757,9 @@ impl Ledger {
                 shard.orders.remove(&order);
             }
         }
+        if changed > 0 {
+            self.log.order(order);
+        }
         for (loc, index, closed, worked) in settle {
             let p = self.pool_shard(loc);
             let shard = &mut self.pools[p];
@@ -748,6 +771,10 @@ impl Ledger {
             };
             s.worked |= worked;
             s.lines_open -= closed;
+            self.log.pool(s.loc, s.ship_day);
+            if let Some(d) = s.slot_day {
+                self.log.pool(s.loc, d);
+            }
             if !worked && closed == 1 {
                 // A cancelled line gives its pick back.
                 if let Some(u) = shard.used.get_mut(&(s.loc, s.ship_day)) {
