@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p allot-pipeline --bench sourcing`
 //!
+//! With `SOURCING_PAIRS=N` the setup also times N back-to-back pairs of batches, one on 1
+//! thread and one on 2, and prints the median speed-up of the pairs: on a shared machine
+//! that is steadier than the ratio of two criterion groups measured minutes apart.
+//!
 //! The network has 1,000 locations (20 DCs, 980 stores, half of them shipping from store,
 //! a fifth doing same day) spread over western Europe, and 100,000 skus, each stocked at 6
 //! DCs and 12 stores (1.7 M positions), more of the popular ones, some with inbound supply. Orders have 1 to 5 lines
@@ -244,6 +248,67 @@ fn run(w: &World, method: Method, threads: usize) -> BatchResult {
     result
 }
 
+/// The speed-up from 1 to 2 threads, measured in `pairs` back-to-back pairs of batches (one
+/// on each pool, in alternating order), so that a slow spell of a shared machine lands on
+/// both sides of a pair; prints each pair's ratio and their median and quartiles.
+fn speedup_pairs(w: &World, pairs: usize) {
+    let pools: Vec<rayon::ThreadPool> = [1, 2]
+        .iter()
+        .map(|&n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("pool")
+        })
+        .collect();
+    let time = |pool: &rayon::ThreadPool| {
+        let (mut ledger, mut result) = (Ledger::new(8), BatchResult::default());
+        let started = std::time::Instant::now();
+        pool.install(|| {
+            source_batch(
+                &w.net,
+                &w.supply,
+                &mut ledger,
+                &w.orders,
+                Method::Optimize,
+                &BatchConfig::default(),
+                &mut result,
+            )
+        });
+        let took = started.elapsed().as_secs_f64();
+        drop((ledger, result));
+        took
+    };
+    let mut ratios = Vec::with_capacity(pairs);
+    for i in 0..pairs {
+        let (one, two) = if i % 2 == 0 {
+            let one = time(&pools[0]);
+            (one, time(&pools[1]))
+        } else {
+            let two = time(&pools[1]);
+            (time(&pools[0]), two)
+        };
+        ratios.push(one / two);
+        eprintln!(
+            "pair {i:>3}: 1 thread {:.0} orders/s, 2 threads {:.0} orders/s, speed-up {:.2}x",
+            w.orders.len() as f64 / one,
+            w.orders.len() as f64 / two,
+            one / two
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "speed-up 1 -> 2 threads over {pairs} pairs: median {:.2}x (quartiles {:.2}-{:.2}x, \
+         min {:.2}x, max {:.2}x)",
+        at(0.5),
+        at(0.25),
+        at(0.75),
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+}
+
 /// Cost, split rate, ship-from-store share and fill rate of a batch's decisions.
 fn report(w: &World, name: &str, r: &BatchResult) {
     let (mut cost, mut ship_orders, mut split_orders) = (0i64, 0usize, 0usize);
@@ -301,6 +366,12 @@ fn bench(c: &mut Criterion) {
     );
     report(&w, "allot", &run(&w, Method::Optimize, 2));
     report(&w, "closest", &run(&w, Method::Closest, 2));
+    if let Some(pairs) = std::env::var("SOURCING_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        speedup_pairs(&w, pairs);
+    }
 
     let mut group = c.benchmark_group("sourcing");
     group.sample_size(10);
