@@ -52,6 +52,11 @@ pub struct RuntimeConfig {
     pub processing: Processing,
     /// With `exactly_once`: how often the transaction commits.
     pub commit_interval_ms: u64,
+    /// `allot run` writes the availability engine's changed state to the compacted topic
+    /// `allot.changelog.availability` with every flush (in the same transaction as the
+    /// outputs with `exactly_once`), and restores it from there at start, so a restarted
+    /// instance carries on from its last commit.
+    pub changelog: bool,
 }
 
 /// See [`RuntimeConfig::processing`].
@@ -76,6 +81,7 @@ impl Default for RuntimeConfig {
             progress: true,
             processing: Processing::AtLeastOnce,
             commit_interval_ms: 100,
+            changelog: true,
         }
     }
 }

@@ -23,7 +23,10 @@ use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format}
 use allot_connectors::http::{
     MetricsServer, MetricsServerConfig, Readiness, availability_router, readiness_router,
 };
-use allot_connectors::kafka::{Consumed, Delivery, GroupEvent, KafkaSink, KafkaSource};
+use allot_connectors::kafka::{
+    Consumed, Delivery, GroupEvent, KafkaSink, KafkaSource, changelog_topic, ensure_changelog,
+    read_changelog,
+};
 use allot_connectors::{ConnectorMetrics, DeadLetters, ErrorAction, Origin};
 use allot_schemas::codec::{ConfluentCodec, RecordSlots, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Availability, DeadLetter, Topic};
@@ -31,7 +34,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prometheus::Registry;
 
-use crate::availability::{Applied, AvailabilityEngine, EncodedBatch, Held, Pace};
+use crate::availability::{Applied, AvailabilityEngine, ChangelogBatch, EncodedBatch, Held, Pace};
 use crate::bus::bus;
 use crate::config::{AllotConfig, Processing};
 use crate::metrics::PipelineMetrics;
@@ -827,6 +830,12 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
              partition as they appear"
         ),
     }
+    // The state as of the last commit, before any input is read.
+    let changelog = if config.runtime.changelog {
+        Some(restore_changelog(config, &mut pipeline).await?)
+    } else {
+        None
+    };
     let commits = if exactly_once {
         Commits::Transactions {
             interval: Duration::from_millis(config.runtime.commit_interval_ms),
@@ -837,7 +846,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     } else {
         Commits::Acks
     };
-    let mut publisher = Publisher::new(sink, commits, pipeline.metrics.clone());
+    let mut publisher = Publisher::new(sink, commits, pipeline.metrics.clone(), changelog);
     let mut acks = Acks::default();
     let started = Instant::now();
     let idle = limits.idle_exit_ms.map(Duration::from_millis);
@@ -1162,6 +1171,78 @@ struct InFlight {
     acks: Offsets,
 }
 
+/// The changelog topic of the availability engine's state, and the batch reused per flush.
+struct Changelog {
+    topic: String,
+    label: Arc<str>,
+    batch: ChangelogBatch,
+}
+
+/// How long reading the changelog back may take.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Creates the changelog topic if needed and restores the engine from it: every committed
+/// record, last per key. Runs before any input is read, so the state is the one the last
+/// committed offsets belong to.
+async fn restore_changelog(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<Changelog> {
+    let topic = changelog_topic(&config.kafka, "availability");
+    ensure_changelog(&config.kafka, &topic)
+        .await
+        .with_context(|| format!("failed to create the changelog topic {topic}"))?;
+    let started = Instant::now();
+    let (kafka, name) = (config.kafka.clone(), topic.clone());
+    let records = tokio::task::spawn_blocking(move || {
+        let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let read = read_changelog(&kafka, &name, RESTORE_TIMEOUT, |k, v| {
+            records.push((k.to_vec(), v.map(<[u8]>::to_vec)));
+            Ok(())
+        })?;
+        Ok::<_, allot_connectors::kafka::KafkaError>((records, read))
+    })
+    .await
+    .context("reading the changelog panicked")?
+    .with_context(|| format!("failed to read the changelog {topic}"))?;
+    let (records, read) = records;
+    if !records.is_empty() {
+        for (key, value) in &records {
+            pipeline
+                .engine
+                .restore(key, value.as_deref())
+                .with_context(|| {
+                    format!(
+                        "failed to restore from the changelog {topic}: a record is unreadable or \
+                     was written under another availability config; fix the config, or delete \
+                     the topic to rebuild the state from the inputs"
+                    )
+                })?;
+        }
+        pipeline.engine.restore_finish();
+        pipeline.engine.reset_pacing();
+        eprintln!(
+            "allot: restored {} positions from {} changelog records ({:.1} MiB) of {topic} in \
+             {:.2} s",
+            pipeline.engine.positions(),
+            read.records,
+            read.bytes as f64 / (1024.0 * 1024.0),
+            started.elapsed().as_secs_f64()
+        );
+        if config.sourcing.enabled {
+            eprintln!(
+                "allot: note: sourcing's own state (reservations, open orders) is not restored \
+                 from a changelog yet; reservations made before this start are not known to it"
+            );
+        }
+    }
+    Ok(Changelog {
+        label: Arc::from(topic.as_str()),
+        topic,
+        batch: ChangelogBatch::default(),
+    })
+}
+
 /// How a [`Publisher`] commits (see [`Processing`]).
 enum Commits {
     /// At least once: acknowledged offsets go to the consumer, which commits them.
@@ -1187,6 +1268,8 @@ struct Publisher {
     sink: KafkaSink,
     commits: Commits,
     metrics: PipelineMetrics,
+    /// Where the engine's changed state goes with every flush, if anywhere.
+    changelog: Option<Changelog>,
     pending: VecDeque<InFlight>,
     /// Offsets of input whose changes a paced flush held back, each with the time by which
     /// every sku it held is published; released in order into the first flush at or after.
@@ -1197,11 +1280,17 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(sink: KafkaSink, commits: Commits, metrics: PipelineMetrics) -> Publisher {
+    fn new(
+        sink: KafkaSink,
+        commits: Commits,
+        metrics: PipelineMetrics,
+        changelog: Option<Changelog>,
+    ) -> Publisher {
         Publisher {
             sink,
             commits,
             metrics,
+            changelog,
             pending: VecDeque::new(),
             parked: VecDeque::new(),
             out: EncodedBatch::default(),
@@ -1286,7 +1375,14 @@ impl Publisher {
             }
         }
         let read = std::mem::take(&mut acks.0);
-        match pipeline.held_at(|h| h.last_due_ms) {
+        // Exactly once with a changelog: the changelog written below carries the skus held
+        // back by pacing (still to publish), in the same transaction as these offsets, so a
+        // restarted instance publishes them itself: nothing needs parking. (Parking there
+        // would commit state ahead of its offsets, and input read again after a restart
+        // would re-date skus twice.)
+        let atomic =
+            self.changelog.is_some() && matches!(self.commits, Commits::Transactions { .. });
+        match pipeline.held_at(|h| h.last_due_ms).filter(|_| !atomic) {
             Some(due) => self.parked.push_back((due, read)),
             None if self.parked.is_empty() => {
                 for (t, p, o) in read {
@@ -1325,6 +1421,15 @@ impl Publisher {
                     .context("failed to publish a dead letter")?,
             );
         }
+        // The state this flush leaves, in the same flight (and transaction) as its outputs:
+        // its offsets are acknowledged only once the changelog has it too.
+        if let Some(mut changelog) = self.changelog.take() {
+            changelog.batch.clear();
+            pipeline.engine.changelog_dirty(&mut changelog.batch);
+            let written = self.write_changelog(&changelog, &mut flight, source).await;
+            self.changelog = Some(changelog);
+            written?;
+        }
         for r in &flushed.records {
             flight.deliveries.push(
                 self.sink
@@ -1341,6 +1446,37 @@ impl Publisher {
                 *dirty = true;
             }
             self.pending.push_back(flight);
+        }
+        Ok(())
+    }
+
+    /// Queues `changelog`'s batch into `flight`, making room in the producer's queue by
+    /// waiting for older flushes when it is full.
+    async fn write_changelog(
+        &mut self,
+        changelog: &Changelog,
+        flight: &mut InFlight,
+        source: &KafkaSource,
+    ) -> anyhow::Result<()> {
+        for (key, value) in changelog.batch.iter() {
+            loop {
+                match self
+                    .sink
+                    .enqueue_raw(&changelog.topic, key, value, &changelog.label)
+                {
+                    Ok(d) => {
+                        flight.deliveries.push(d);
+                        break;
+                    }
+                    Err(e) if e.action() == ErrorAction::Retry && !self.pending.is_empty() => {
+                        self.ack_oldest(source).await?;
+                    }
+                    Err(e) if e.action() == ErrorAction::Retry => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(e) => return Err(e).context("failed to write the changelog"),
+                }
+            }
         }
         Ok(())
     }

@@ -7,11 +7,13 @@
 //! [`allot_schemas::StaticResolver`] (fixed ids for the committed schemas, no registry).
 
 mod admin;
+mod changelog;
 mod config;
 mod sink;
 mod source;
 
 pub use admin::{delete_topics, ensure_topics};
+pub use changelog::{ChangelogRead, changelog_topic, ensure_changelog, read_changelog};
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};
 pub use source::{Consumed, GroupEvent, KafkaSource};
@@ -152,6 +154,19 @@ pub enum KafkaError {
         #[source]
         source: RdKafkaError,
     },
+    /// A changelog record could not be applied while restoring state: stop (restoring from
+    /// a changelog with a record skipped would be wrong state).
+    #[error("failed to restore from {topic}[{partition}]@{offset}: {reason}")]
+    Restore {
+        /// The changelog topic.
+        topic: String,
+        /// The partition (-1: the read as a whole).
+        partition: i32,
+        /// The offset (-1: the read as a whole).
+        offset: i64,
+        /// Why.
+        reason: String,
+    },
     /// A refused message could not be written to the dead-letter topic, so it is neither
     /// processed nor recorded: the source does not move past it.
     #[error("failed to dead-letter {origin}")]
@@ -175,7 +190,8 @@ impl KafkaError {
             | KafkaError::Client { .. }
             | KafkaError::Encode { .. }
             | KafkaError::Subscribe { .. }
-            | KafkaError::SchemaFetch { .. } => ErrorAction::Stop,
+            | KafkaError::SchemaFetch { .. }
+            | KafkaError::Restore { .. } => ErrorAction::Stop,
             KafkaError::Admin { source, .. }
             | KafkaError::Produce { source, .. }
             | KafkaError::Consume { source }

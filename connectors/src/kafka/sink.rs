@@ -166,9 +166,39 @@ impl KafkaSink {
                 topic,
                 name: self.names.clone(),
                 metrics: self.metrics.clone(),
+                raw: None,
             }),
             Err((source, _)) => Err(KafkaError::Produce {
                 topic: name.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Queues raw bytes (or a tombstone, `None`) to a Kafka topic by name, unframed and
+    /// uncounted: allot's changelog records, which are not Avro. `raw` names the topic in
+    /// the delivery's error (pass the same `Arc` each time).
+    pub fn enqueue_raw(
+        &self,
+        topic: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+        raw: &Arc<str>,
+    ) -> Result<Delivery, KafkaError> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        match self.producer.send_result(record) {
+            Ok(inner) => Ok(Delivery {
+                inner,
+                topic: Topic::DeadLetters,
+                name: self.names.clone(),
+                metrics: self.metrics.clone(),
+                raw: Some(raw.clone()),
+            }),
+            Err((source, _)) => Err(KafkaError::Produce {
+                topic: topic.to_owned(),
                 source,
             }),
         }
@@ -300,6 +330,8 @@ pub struct Delivery {
     topic: Topic,
     name: Arc<[String]>,
     metrics: ConnectorMetrics,
+    /// A raw (not Avro, uncounted) message to this topic name.
+    raw: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -319,10 +351,15 @@ impl Future for Delivery {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
         };
-        let topic = || this.name[this.topic as usize].clone();
+        let topic = || match &this.raw {
+            Some(name) => name.to_string(),
+            None => this.name[this.topic as usize].clone(),
+        };
         Poll::Ready(match result {
             Ok(Ok(d)) => {
-                this.metrics.produced(this.topic);
+                if this.raw.is_none() {
+                    this.metrics.produced(this.topic);
+                }
                 Ok(Delivered {
                     partition: d.partition,
                     offset: d.offset,

@@ -1,0 +1,166 @@
+//! Changelog topics: compacted topics of allot's own state (raw bytes, not Avro), written
+//! beside the outputs and read back whole to restore the state after a restart.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{KafkaConfig, KafkaError};
+
+/// The Kafka topic name of the changelog called `name` in `config`'s deployment.
+pub fn changelog_topic(config: &KafkaConfig, name: &str) -> String {
+    format!("{}allot.changelog.{name}", config.topic_prefix)
+}
+
+/// Creates the compacted topic `topic` with the deployment's partition count, unless it
+/// exists.
+pub async fn ensure_changelog(config: &KafkaConfig, topic: &str) -> Result<(), KafkaError> {
+    config.validate().map_err(KafkaError::Config)?;
+    let admin: AdminClient<DefaultClientContext> =
+        config
+            .admin_config()
+            .create()
+            .map_err(|source| KafkaError::Client {
+                client: "admin client",
+                source,
+            })?;
+    let new = NewTopic::new(
+        topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication_factor),
+    )
+    .set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&new], &options)
+        .await
+        .map_err(|source| KafkaError::Admin {
+            operation: "create",
+            topic: topic.to_owned(),
+            source,
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::Admin {
+                    operation: "create",
+                    topic: name,
+                    source: RdKafkaError::AdminOp(code),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`read_changelog`] read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangelogRead {
+    /// Records handed to the callback (tombstones included).
+    pub records: u64,
+    /// Their key and value bytes.
+    pub bytes: u64,
+}
+
+/// Reads every committed record of `topic` (all partitions, from the beginning to the end
+/// as it is when called) and hands each `(key, value)` to `apply` (`None`: a tombstone), in
+/// offset order per partition. Blocking; call it from a blocking task. Transactions left
+/// open by a crashed writer must have been aborted first (a new transactional producer of
+/// the same id does that), or the read waits for them up to `timeout`.
+pub fn read_changelog(
+    config: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+    mut apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), String>,
+) -> Result<ChangelogRead, KafkaError> {
+    let consumer: BaseConsumer = config
+        .consumer_config()
+        .set("group.id", format!("{}-restore", config.group_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|source| KafkaError::Client {
+            client: "consumer",
+            source,
+        })?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|source| KafkaError::Consume { source })?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut ends = Vec::new();
+    let mut tpl = TopicPartitionList::new();
+    for &p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, timeout)
+            .map_err(|source| KafkaError::Consume { source })?;
+        if high > low {
+            ends.push((p, high));
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|source| KafkaError::Consume { source })?;
+        }
+    }
+    let mut read = ChangelogRead::default();
+    if ends.is_empty() {
+        return Ok(read);
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|source| KafkaError::Consume { source })?;
+    let deadline = Instant::now() + timeout;
+    let mut quiet_since = Instant::now();
+    loop {
+        // Done when every partition's position has reached the end it had (control records
+        // of transactions move the position without a message).
+        let positions = consumer
+            .position()
+            .map_err(|source| KafkaError::Consume { source })?;
+        let done = ends.iter().all(|&(p, end)| {
+            matches!(
+                positions.find_partition(topic, p).map(|e| e.offset()),
+                Some(Offset::Offset(o)) if o >= end
+            )
+        });
+        if done {
+            return Ok(read);
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let key = m.key().unwrap_or_default();
+                read.records += 1;
+                read.bytes += (key.len() + m.payload().map_or(0, <[u8]>::len)) as u64;
+                apply(key, m.payload()).map_err(|reason| KafkaError::Restore {
+                    topic: topic.to_owned(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    reason,
+                })?;
+                quiet_since = Instant::now();
+            }
+            Some(Err(source)) => return Err(KafkaError::Consume { source }),
+            None => {}
+        }
+        if Instant::now() > deadline {
+            return Err(KafkaError::Restore {
+                topic: topic.to_owned(),
+                partition: -1,
+                offset: -1,
+                reason: format!(
+                    "the changelog was not read to its end within {timeout:?} ({} records read, \
+                     nothing new for {:?}); is a transaction of another writer still open?",
+                    read.records,
+                    quiet_since.elapsed()
+                ),
+            });
+        }
+    }
+}

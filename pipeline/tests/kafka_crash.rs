@@ -1,0 +1,223 @@
+//! Crash recovery through the real broker: a generated workload runs through `allot run`
+//! in exactly-once mode while the instance is killed with SIGKILL at random moments (at
+//! least 20 times) and restarted; each restart restores the engine from its changelog and
+//! carries on from the last committed transaction. At the end the availability topic's
+//! final value per sku equals that of a fault-free run over the same input.
+//!
+//! One instance (static group membership, so a restart takes its partitions back at once);
+//! sourcing is off, because its own state has no changelog yet.
+//!
+//! Needs Kafka (started through deploy/local/kafka.sh; `KAFKA_BOOTSTRAP` for another one).
+//! `ALLOT_CRASH_KILLS` sets the number of kills (default 20).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use allot_connectors::ConnectorMetrics;
+use allot_connectors::kafka::{KafkaConfig, KafkaSink, ensure_topics};
+use allot_connectors::testkit;
+use allot_loadtest::{Workload, WorkloadConfig};
+use allot_schemas::*;
+use common::Allot;
+
+/// A small network, one busy day: a few tens of thousands of records.
+fn workload() -> WorkloadConfig {
+    WorkloadConfig {
+        days: 1,
+        stores: 12,
+        skus: 300,
+        pos_baskets_per_store_per_day: 400.0,
+        orders_per_day: 2_000.0,
+        ..WorkloadConfig::default()
+    }
+}
+
+/// Loads the workload into `kafka`'s input topics, spread over `over` (all at once if
+/// zero); returns how many records.
+async fn load(kafka: KafkaConfig, over: Duration) -> u64 {
+    let sink = KafkaSink::new(&kafka, ConnectorMetrics::unregistered()).unwrap();
+    let records: Vec<AnyRecord> = Workload::new(workload()).expect("workload").collect();
+    let chunk = 250;
+    let pause = over / (records.len() / chunk).max(1) as u32;
+    for part in records.chunks(chunk) {
+        let pending: Vec<_> = part
+            .iter()
+            .map(|r| sink.enqueue_any(r).expect("enqueue"))
+            .collect();
+        for d in pending {
+            d.await.expect("delivered");
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    records.len() as u64
+}
+
+/// A config file: static membership (a restarted instance takes its partitions back without
+/// waiting for the session timeout), exactly once, 100 ms commits, sourcing off.
+fn config_file(dir: &std::path::Path, member: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{member}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[runtime]\nprocessing = \"exactly_once\"\ncommit_interval_ms = 100\n\
+             availability_coalesce_ms = 20\n\n[sourcing]\nenabled = false\n\n\
+             [kafka.properties]\n\"group.instance.id\" = \"{member}\"\n\
+             \"session.timeout.ms\" = \"10000\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Whether the group has committed the end of every input partition.
+fn caught_up(kafka: &KafkaConfig) -> bool {
+    let inputs: Vec<Topic> = Topic::inputs().collect();
+    common::committed_and_ends(kafka, &inputs)
+        .into_iter()
+        .all(|(_, _, committed, high)| high == 0 || committed == Some(high))
+}
+
+/// Runs one instance until its group has committed every input, then stops it gracefully.
+fn run_to_the_end(kafka: &KafkaConfig, config: &std::path::Path, timeout: Duration) {
+    let allot = Allot::start(
+        kafka,
+        "allot-crash",
+        &[("ALLOT_CONFIG", config.to_str().unwrap())],
+    );
+    let start = Instant::now();
+    while !caught_up(kafka) {
+        assert!(
+            start.elapsed() < timeout,
+            "not caught up within {timeout:?}; stderr:\n{}",
+            allot.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    allot.signal("TERM");
+    let (status, report) = allot.wait(Duration::from_secs(60));
+    assert!(status.success(), "exit {status:?}\n{report}");
+}
+
+/// splitmix64, for the kill moments.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
+    // One partition per topic, so each topic is read in the same order by both runs.
+    let reference = testkit::kafka_config("kafka_crash_ref", 1);
+    let crashed = testkit::kafka_config("kafka_crash", 1);
+    ensure_topics(&reference, &Topic::ALL)
+        .await
+        .expect("topics");
+    ensure_topics(&crashed, &Topic::ALL).await.expect("topics");
+    let n = load(reference.clone(), Duration::ZERO).await;
+    eprintln!("{n} records");
+    let dir = tempfile::tempdir().unwrap();
+
+    // The fault-free run.
+    run_to_the_end(
+        &reference,
+        &config_file(dir.path(), "ref"),
+        Duration::from_secs(300),
+    );
+    let expected = common::last_availability(&reference).await;
+    assert!(expected.len() > 100, "{} skus", expected.len());
+
+    // The same input, arriving over 40 s while the instance is killed and restarted.
+    let kills: u32 = std::env::var("ALLOT_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill moments from seed {seed}");
+    let loader = tokio::spawn(load(crashed.clone(), Duration::from_secs(40)));
+    let config = config_file(dir.path(), "crash");
+    let applied = "allot_records_applied_total";
+    let (mut restored, mut mid_run) = (0, 0);
+    for k in 0..kills {
+        let allot = Allot::start(
+            &crashed,
+            "allot-crash",
+            &[("ALLOT_CONFIG", config.to_str().unwrap())],
+        );
+        // Mostly while it processes (once it has applied a record in this life), at a
+        // random moment of the next 1.5 s; every fourth kill at a random moment of its
+        // start-up (restoring, joining the group).
+        if k % 4 != 3 {
+            let t = Instant::now();
+            while allot.metric(applied) < 1.0 && t.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(next(&mut seed) % 1_500));
+        restored += allot
+            .log()
+            .iter()
+            .filter(|l| l.contains("allot: restored"))
+            .count();
+        mid_run += usize::from(allot.metric(applied) >= 1.0);
+        allot.signal("KILL");
+        let (status, _) = allot.wait(Duration::from_secs(10));
+        assert!(!status.success(), "kill {k}: exited by itself: {status:?}");
+    }
+    eprintln!("{kills} kills, {mid_run} after records were applied, {restored} restores");
+    assert!(
+        restored > kills as usize / 2,
+        "{restored} restores in {kills} starts"
+    );
+    assert!(
+        mid_run > kills as usize / 2,
+        "only {mid_run} of {kills} kills while processing"
+    );
+    assert_eq!(loader.await.expect("the loader"), n);
+    run_to_the_end(&crashed, &config, Duration::from_secs(300));
+    let got = common::last_availability(&crashed).await;
+
+    // The same skus, and for each the same final message, byte for byte (event times, every
+    // location and channel bucket: the whole published state).
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    let codec = ConfluentCodec::new(StaticResolver::new());
+    // Except the version (and the event id naming it) and the event time: a version counts
+    // the changes applied to the sku in the order they were read, and the event time is that
+    // of the newest change, and reference data (a location, a policy) re-dates the skus that
+    // exist when it arrives. How the topics interleave differs between any two runs, faults
+    // or not, so these may too; the values may not.
+    let bytes = |a: &Availability| {
+        let mut a = a.clone();
+        a.version = 0;
+        a.event_id.clear();
+        a.event_time = 0;
+        let mut out = Vec::new();
+        codec.encode(&a, &mut out).expect("encodes");
+        out
+    };
+    let differ: Vec<&String> = expected
+        .iter()
+        .filter(|(sku, e)| bytes(&got[*sku]) != bytes(e))
+        .map(|(sku, _)| sku)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} skus differ after {kills} kills, e.g. {}:\nexpected {:?}\ngot {:?}",
+        differ.len(),
+        expected.len(),
+        differ[0],
+        expected[differ[0]],
+        got[differ[0]]
+    );
+}
