@@ -227,24 +227,38 @@ fn world() -> World {
     }
 }
 
-fn run(w: &World, method: Method, threads: usize) -> BatchResult {
-    let pool = rayon::ThreadPoolBuilder::new()
+/// A rayon pool of `threads` threads.
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .expect("pool");
-    let mut ledger = Ledger::new(8);
-    let mut result = BatchResult::default();
+        .expect("pool")
+}
+
+/// Sources the bench's batch on `pool` into `ledger` and `result`.
+fn source(
+    w: &World,
+    pool: &rayon::ThreadPool,
+    method: Method,
+    ledger: &mut Ledger,
+    result: &mut BatchResult,
+) {
     pool.install(|| {
         source_batch(
             &w.net,
             &w.supply,
-            &mut ledger,
+            ledger,
             &w.orders,
             method,
             &BatchConfig::default(),
-            &mut result,
+            result,
         )
     });
+}
+
+fn run(w: &World, method: Method, threads: usize) -> BatchResult {
+    let (mut ledger, mut result) = (Ledger::new(8), BatchResult::default());
+    source(w, &pool(threads), method, &mut ledger, &mut result);
     result
 }
 
@@ -252,29 +266,11 @@ fn run(w: &World, method: Method, threads: usize) -> BatchResult {
 /// on each pool, in alternating order), so that a slow spell of a shared machine lands on
 /// both sides of a pair; prints each pair's ratio and their median and quartiles.
 fn speedup_pairs(w: &World, pairs: usize) {
-    let pools: Vec<rayon::ThreadPool> = [1, 2]
-        .iter()
-        .map(|&n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .expect("pool")
-        })
-        .collect();
+    let pools = [pool(1), pool(2)];
     let time = |pool: &rayon::ThreadPool| {
         let (mut ledger, mut result) = (Ledger::new(8), BatchResult::default());
         let started = std::time::Instant::now();
-        pool.install(|| {
-            source_batch(
-                &w.net,
-                &w.supply,
-                &mut ledger,
-                &w.orders,
-                Method::Optimize,
-                &BatchConfig::default(),
-                &mut result,
-            )
-        });
+        source(w, pool, Method::Optimize, &mut ledger, &mut result);
         let took = started.elapsed().as_secs_f64();
         drop((ledger, result));
         took
@@ -377,27 +373,14 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(w.orders.len() as u64));
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("pool");
+        let pool = pool(threads);
         group.bench_function(
             format!("batch of {ORDERS} orders, {threads} thread(s)"),
             |b| {
                 b.iter_batched(
                     || (Ledger::new(8), BatchResult::default()),
                     |(mut ledger, mut result)| {
-                        pool.install(|| {
-                            source_batch(
-                                &w.net,
-                                &w.supply,
-                                &mut ledger,
-                                &w.orders,
-                                Method::Optimize,
-                                &BatchConfig::default(),
-                                &mut result,
-                            )
-                        });
+                        source(&w, &pool, Method::Optimize, &mut ledger, &mut result);
                         (ledger, result)
                     },
                     BatchSize::PerIteration,

@@ -1397,22 +1397,12 @@ impl Publisher {
             acks: covered.0,
         };
         for (key, value) in out.iter() {
-            loop {
-                match self.sink.enqueue_framed(Topic::Availability, key, value) {
-                    Ok(d) => {
-                        flight.deliveries.push(d);
-                        break;
-                    }
-                    Err(e) if e.action() == ErrorAction::Retry && !self.pending.is_empty() => {
-                        // the producer's queue is full: make room by waiting for older flushes
-                        self.ack_oldest(source).await?;
-                    }
-                    Err(e) if e.action() == ErrorAction::Retry => {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err(e) => return Err(e).context("failed to publish availability"),
-                }
-            }
+            let d = self
+                .enqueue(source, "failed to publish availability", |sink| {
+                    sink.enqueue_framed(Topic::Availability, key, value)
+                })
+                .await?;
+            flight.deliveries.push(d);
         }
         for l in letters {
             flight.deliveries.push(
@@ -1459,26 +1449,36 @@ impl Publisher {
         source: &KafkaSource,
     ) -> anyhow::Result<()> {
         for (key, value) in changelog.batch.iter() {
-            loop {
-                match self
-                    .sink
-                    .enqueue_raw(&changelog.topic, key, value, &changelog.label)
-                {
-                    Ok(d) => {
-                        flight.deliveries.push(d);
-                        break;
-                    }
-                    Err(e) if e.action() == ErrorAction::Retry && !self.pending.is_empty() => {
-                        self.ack_oldest(source).await?;
-                    }
-                    Err(e) if e.action() == ErrorAction::Retry => {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err(e) => return Err(e).context("failed to write the changelog"),
-                }
-            }
+            let d = self
+                .enqueue(source, "failed to write the changelog", |sink| {
+                    sink.enqueue_raw(&changelog.topic, key, value, &changelog.label)
+                })
+                .await?;
+            flight.deliveries.push(d);
         }
         Ok(())
+    }
+
+    /// Queues one message with `send`; while the producer's queue is full, makes room by
+    /// waiting for older flushes (or a moment, if none is in flight).
+    async fn enqueue(
+        &mut self,
+        source: &KafkaSource,
+        what: &'static str,
+        mut send: impl FnMut(&KafkaSink) -> Result<Delivery, allot_connectors::kafka::KafkaError>,
+    ) -> anyhow::Result<Delivery> {
+        loop {
+            match send(&self.sink) {
+                Ok(d) => return Ok(d),
+                Err(e) if e.action() == ErrorAction::Retry && !self.pending.is_empty() => {
+                    self.ack_oldest(source).await?;
+                }
+                Err(e) if e.action() == ErrorAction::Retry => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(e).context(what),
+            }
+        }
     }
 
     /// When the open transaction is due to commit (exactly-once only).

@@ -46,9 +46,22 @@ pub async fn ensure_topics(
             }
         })
         .collect();
+    let created = create(&client, &new).await?;
+    if !created.is_empty() {
+        tracing::info!(topics = ?created, partitions = config.partitions, "created Kafka topics");
+    }
+    Ok(created)
+}
+
+/// Deletes the Kafka topics of `topics` (missing ones are ignored). For tests and resets.
+/// Creates `new` topics, leaving those that exist; returns the names created.
+async fn create(
+    client: &AdminClient<DefaultClientContext>,
+    new: &[NewTopic<'_>],
+) -> Result<Vec<String>, KafkaError> {
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
     let results = client
-        .create_topics(&new, &options)
+        .create_topics(new, &options)
         .await
         .map_err(|source| KafkaError::Admin {
             operation: "create",
@@ -69,13 +82,23 @@ pub async fn ensure_topics(
             }
         }
     }
-    if !created.is_empty() {
-        tracing::info!(topics = ?created, partitions = config.partitions, "created Kafka topics");
-    }
     Ok(created)
 }
 
-/// Deletes the Kafka topics of `topics` (missing ones are ignored). For tests and resets.
+/// Creates the compacted topic `topic` (allot's own state, not one of the catalogue's) with
+/// the deployment's partition count, unless it exists.
+pub async fn ensure_changelog(config: &KafkaConfig, topic: &str) -> Result<(), KafkaError> {
+    let client = admin(config)?;
+    let new = NewTopic::new(
+        topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication_factor),
+    )
+    .set("cleanup.policy", "compact");
+    create(&client, &[new]).await?;
+    Ok(())
+}
+
 pub async fn delete_topics(config: &KafkaConfig, topics: &[Topic]) -> Result<(), KafkaError> {
     let client = admin(config)?;
     let names: Vec<String> = topics.iter().map(|t| config.topic_name(*t)).collect();

@@ -3,10 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -15,48 +12,6 @@ use super::{KafkaConfig, KafkaError};
 /// The Kafka topic name of the changelog called `name` in `config`'s deployment.
 pub fn changelog_topic(config: &KafkaConfig, name: &str) -> String {
     format!("{}allot.changelog.{name}", config.topic_prefix)
-}
-
-/// Creates the compacted topic `topic` with the deployment's partition count, unless it
-/// exists.
-pub async fn ensure_changelog(config: &KafkaConfig, topic: &str) -> Result<(), KafkaError> {
-    config.validate().map_err(KafkaError::Config)?;
-    let admin: AdminClient<DefaultClientContext> =
-        config
-            .admin_config()
-            .create()
-            .map_err(|source| KafkaError::Client {
-                client: "admin client",
-                source,
-            })?;
-    let new = NewTopic::new(
-        topic,
-        config.partitions,
-        TopicReplication::Fixed(config.replication_factor),
-    )
-    .set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new], &options)
-        .await
-        .map_err(|source| KafkaError::Admin {
-            operation: "create",
-            topic: topic.to_owned(),
-            source,
-        })?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(KafkaError::Admin {
-                    operation: "create",
-                    topic: name,
-                    source: RdKafkaError::AdminOp(code),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What [`read_changelog`] read.

@@ -12,8 +12,8 @@ mod config;
 mod sink;
 mod source;
 
-pub use admin::{delete_topics, ensure_topics};
-pub use changelog::{ChangelogRead, changelog_topic, ensure_changelog, read_changelog};
+pub use admin::{delete_topics, ensure_changelog, ensure_topics};
+pub use changelog::{ChangelogRead, changelog_topic, read_changelog};
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};
 pub use source::{Consumed, GroupEvent, KafkaSource};

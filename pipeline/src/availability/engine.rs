@@ -64,6 +64,18 @@ struct SkuBook {
 }
 
 impl SkuBook {
+    /// The position at `loc`, created empty if there is none.
+    fn position_mut(&mut self, loc: Id) -> &mut Position {
+        let i = match self.positions.binary_search_by_key(&loc, |p| p.loc) {
+            Ok(i) => i,
+            Err(i) => {
+                self.positions.insert(i, Position::new(loc));
+                i
+            }
+        };
+        &mut self.positions[i]
+    }
+
     /// Records a change at event time `time`; returns whether the sku must be queued.
     fn touch(&mut self, time: i64) -> bool {
         self.changes += 1;
@@ -654,14 +666,7 @@ impl AvailabilityEngine {
     fn with_position_id(&mut self, sku: Id, loc: Id, f: impl FnOnce(&mut Position) -> bool) {
         let cutoff = self.lanes.floor;
         let book = self.books.entry(sku).or_default();
-        let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
-            Ok(i) => i,
-            Err(i) => {
-                book.positions.insert(i, Position::new(loc));
-                i
-            }
-        };
-        let p = &mut book.positions[i];
+        let p = book.position_mut(loc);
         p.fold(cutoff);
         if f(p) && book.touch(self.now) {
             self.dirty.push(sku);
@@ -787,15 +792,11 @@ impl AvailabilityEngine {
             self.mark_dirty(sku);
         }
         for &(sku, loc, line) in new {
-            let book = self.books.entry(sku).or_default();
-            let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
-                Ok(i) => i,
-                Err(i) => {
-                    book.positions.insert(i, Position::new(loc));
-                    i
-                }
-            };
-            book.positions[i].add_inbound(line);
+            self.books
+                .entry(sku)
+                .or_default()
+                .position_mut(loc)
+                .add_inbound(line);
             self.mark_dirty(sku);
         }
         if !new.is_empty() {

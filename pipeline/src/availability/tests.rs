@@ -1134,27 +1134,24 @@ fn a_restored_engine_carries_on_the_generated_workload_exactly() {
         let mut log: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         let mut batch = ChangelogBatch::default();
         let mut out = Vec::new();
+        // Flush, then write what changed, as the runtime does.
+        let mut write = |e: &mut AvailabilityEngine| {
+            e.flush(&mut out);
+            batch.clear();
+            e.changelog_dirty(&mut batch);
+            log.extend(
+                batch
+                    .iter()
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))),
+            );
+        };
         for (i, r) in records[..split].iter().enumerate() {
             before.apply(r);
             if i % 97 == 0 {
-                before.flush(&mut out);
-                batch.clear();
-                before.changelog_dirty(&mut batch);
-                log.extend(
-                    batch
-                        .iter()
-                        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))),
-                );
+                write(&mut before);
             }
         }
-        before.flush(&mut out);
-        batch.clear();
-        before.changelog_dirty(&mut batch);
-        log.extend(
-            batch
-                .iter()
-                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))),
-        );
+        write(&mut before);
         let mut after = AvailabilityEngine::new(AvailabilityConfig::default());
         for (k, v) in &log {
             after.restore(k, v.as_deref()).unwrap();

@@ -501,33 +501,25 @@ impl Ledger {
                 shard.record(a, |loc| loc as usize % np == k);
             }
         };
-        if admitted.len() > 1 {
-            rayon::join(
-                || {
-                    skus.par_iter_mut()
-                        .zip(dh.par_iter_mut())
-                        .enumerate()
-                        .for_each(run_skus)
-                },
-                || {
-                    pools
-                        .par_iter_mut()
-                        .zip(dp.par_iter_mut())
-                        .enumerate()
-                        .for_each(run_pools)
-                },
-            );
-        } else {
-            skus.iter_mut()
-                .zip(dh.iter_mut())
-                .enumerate()
-                .for_each(run_skus);
-            pools
-                .iter_mut()
-                .zip(dp.iter_mut())
-                .enumerate()
-                .for_each(run_pools);
-        }
+        // One order (a commit on its own) is not worth splitting over threads.
+        let min_len = if admitted.len() > 1 { 1 } else { usize::MAX };
+        rayon::join(
+            || {
+                skus.par_iter_mut()
+                    .zip(dh.par_iter_mut())
+                    .enumerate()
+                    .with_min_len(min_len)
+                    .for_each(run_skus)
+            },
+            || {
+                pools
+                    .par_iter_mut()
+                    .zip(dp.par_iter_mut())
+                    .enumerate()
+                    .with_min_len(min_len)
+                    .for_each(run_pools)
+            },
+        );
     }
 
     /// The check half of [`commit`](Self::commit): read-only.

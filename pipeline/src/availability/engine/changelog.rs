@@ -683,15 +683,11 @@ impl AvailabilityEngine {
     /// books restored already count the change that made them).
     fn restore_contributions(&mut self, doc: Id, lines: &[Contribution]) {
         for &(sku, loc, line) in lines {
-            let book = self.books.entry(sku).or_default();
-            let i = match book.positions.binary_search_by_key(&loc, |p| p.loc) {
-                Ok(i) => i,
-                Err(i) => {
-                    book.positions.insert(i, Position::new(loc));
-                    i
-                }
-            };
-            book.positions[i].add_inbound(line);
+            self.books
+                .entry(sku)
+                .or_default()
+                .position_mut(loc)
+                .add_inbound(line);
         }
         if !lines.is_empty() {
             self.contributed.insert(doc, lines.to_vec());
