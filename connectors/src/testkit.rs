@@ -86,6 +86,33 @@ pub fn ensure_kafka() -> String {
     env_or("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 }
 
+/// Restarts the local broker (`deploy/local/kafka.sh restart`), for tests of what a broker
+/// restart does; blocks until it is back, and panics with the script's output if it is not.
+/// Refused with external services (`ALLOT_TEST_SERVICES=external`): the test cannot
+/// restart a broker it did not start.
+pub fn restart_kafka() {
+    assert!(
+        !external(),
+        "restart_kafka: the broker is external (ALLOT_TEST_SERVICES=external); this test restarts \
+         the local one and cannot run against another"
+    );
+    let script = repo_root().join("deploy/local/kafka.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("restart")
+        .current_dir(repo_root())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "\n\n*** kafka could not be restarted: `{} restart` exited with {} ***\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
 /// Starts ClickHouse if needed; returns its HTTP URL (`CLICKHOUSE_URL`, default
 /// `http://127.0.0.1:8123`).
 pub fn ensure_clickhouse() -> String {

@@ -84,6 +84,7 @@ fn a_tiny_e2e_run_sees_every_record_and_reports_sane_figures() {
         .args(["--baskets-per-store-per-day", &baskets.to_string()])
         .args(["--latency-secs", "3", "--latency-rate", "1000"])
         .args(["--coalesce-ms", "5", "--phase-timeout-secs", "40"])
+        .args(["--exactly-once-ms", "200"])
         .arg("--allot-bin")
         .arg(allot_bin())
         .arg("--report")
@@ -117,11 +118,21 @@ fn a_tiny_e2e_run_sees_every_record_and_reports_sane_figures() {
         f(&r["allot"]["records_per_sec"]) / f(&r["passthrough"]["records_per_sec"]);
     assert!((f(&r["ratio"]) - expected_ratio).abs() < 1e-9);
 
+    // The exactly-once phase read every record again and committed them all in transactions.
+    let eos = &r["exactly_once"][0];
+    assert_eq!(eos["commit_interval_ms"], 200, "{eos:#}");
+    assert_eq!(eos["allot"]["records"], n);
+    assert_eq!(eos["allot"]["committed"], n);
+    let ratio = f(&eos["ratio_to_at_least_once"]);
+    let expected = f(&eos["allot"]["records_per_sec"]) / f(&r["allot"]["records_per_sec"]);
+    assert!(ratio > 0.0 && (ratio - expected).abs() < 1e-9, "{eos:#}");
+
     // The latency baseline: the raw passthrough copied every event, and each copy was read.
     let b = &r["latency_passthrough"];
     let sent = b["sent"].as_u64().expect("sent");
     assert!(sent > 1_000, "3 s at 1,000/s: {sent}");
     assert_eq!(b["copied"], sent, "{b:#}");
+    assert_eq!(b["warm_up"], 200, "{b:#}");
     assert_eq!(b["consume"]["count"], sent, "{b:#}");
     let (p50, p99) = (
         b["consume"]["p50_ms"].as_i64().expect("p50"),

@@ -4,6 +4,8 @@
 //! carries on from the last committed transaction. At the end the availability topic's
 //! final value per sku equals that of a fault-free run over the same input.
 //!
+//! Half-way the broker itself is restarted under the running instance.
+//!
 //! One instance (static group membership, so a restart takes its partitions back at once);
 //! sourcing is off, because its own state has no changelog yet.
 //!
@@ -146,12 +148,31 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     let config = config_file(dir.path(), "crash");
     let applied = "allot_records_applied_total";
     let (mut restored, mut mid_run) = (0, 0);
+    let mut broker_restarted = false;
     for k in 0..kills {
-        let allot = Allot::start(
+        let mut allot = Allot::start(
             &crashed,
             "allot-crash",
             &[("ALLOT_CONFIG", config.to_str().unwrap())],
         );
+        // Half-way, the broker itself restarts under the running instance (and the loader):
+        // the instance either rides it out or stops on a failed transaction; either way it
+        // is killed or gone before the next start.
+        if k == kills / 2 {
+            let t = Instant::now();
+            while allot.metric(applied) < 1.0 && t.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            testkit::restart_kafka();
+            broker_restarted = true;
+            std::thread::sleep(Duration::from_millis(next(&mut seed) % 3_000));
+            if allot.running() {
+                allot.signal("KILL");
+            }
+            let (status, _) = allot.wait(Duration::from_secs(30));
+            eprintln!("broker restarted under instance {k}; it ended with {status:?}");
+            continue;
+        }
         // Mostly while it processes (once it has applied a record in this life), at a
         // random moment of the next 1.5 s; every fourth kill at a random moment of its
         // start-up (restoring, joining the group).
@@ -173,6 +194,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
         assert!(!status.success(), "kill {k}: exited by itself: {status:?}");
     }
     eprintln!("{kills} kills, {mid_run} after records were applied, {restored} restores");
+    assert!(broker_restarted || kills < 2);
     assert!(
         restored > kills as usize / 2,
         "{restored} restores in {kills} starts"

@@ -178,8 +178,10 @@ pub struct PassthroughLatency {
     pub sent: u64,
     /// How long they took to send.
     pub send_secs: f64,
-    /// Messages the passthrough copied.
+    /// Messages the passthrough copied, the warm-up's not counted.
     pub copied: u64,
+    /// Events sent (and copied) before the measured window, to warm the passthrough up.
+    pub warm_up: u64,
     /// event time → the copy read back by a consumer.
     pub consume: Option<Percentiles>,
     /// From the end of sending to the last copy read back.
@@ -306,6 +308,13 @@ fn input_names(config: &KafkaConfig) -> Vec<String> {
 async fn create(config: &KafkaConfig, created: &mut Created) -> anyhow::Result<()> {
     created.deployments.push(config.clone());
     created.groups.push(config.group_id.clone());
+    // allot run creates its changelog topic itself.
+    created
+        .topics
+        .push(allot_connectors::kafka::changelog_topic(
+            config,
+            "availability",
+        ));
     ensure_topics(config, &Topic::ALL).await.with_context(|| {
         format!(
             "failed to create the topics {}* on {}; is Kafka running (deploy/local/kafka.sh start)?",
@@ -779,14 +788,15 @@ async fn send_paced(
 const WARM_UP_EVENTS: u64 = 200;
 
 /// Sends [`WARM_UP_EVENTS`] events stamped `stamp_ms` (before `reader`'s measured window)
-/// and waits until `reader` has read them back; returns the record to send next.
+/// and waits until `reader` has read them back; returns the record to send next and how
+/// many were sent.
 async fn warm_up(
     workload: &mut Workload,
     mut next: Option<AnyRecord>,
     sink: &mut KafkaEventSink,
     reader: &TopicReader,
     stamp_ms: EpochMillis,
-) -> anyhow::Result<Option<AnyRecord>> {
+) -> anyhow::Result<(Option<AnyRecord>, u64)> {
     let mut sent = 0;
     while sent < WARM_UP_EVENTS {
         let Some(mut record) = next.take().or_else(|| workload.next()) else {
@@ -807,7 +817,7 @@ async fn warm_up(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(workload.next())
+    Ok((workload.next(), sent))
 }
 
 /// From the end of sending to the last measured message read.
@@ -855,7 +865,7 @@ async fn passthrough_latency(
     // allot's phase starts warm (its opening stock went through first); so does this one:
     // connections, metadata and the first fetches cost a few hundred ms once, which would
     // otherwise land on the first measured events.
-    let next = warm_up(&mut workload, next, &mut sink, &reader, since - 1).await?;
+    let (next, warm) = warm_up(&mut workload, next, &mut sink, &reader, since - 1).await?;
     let sent = send_paced(options, &mut workload, next, &mut sink, rate, |n, t| {
         notes.note(format!(
             "  sent {} ({:.0}/s) · {} copies measured",
@@ -869,7 +879,7 @@ async fn passthrough_latency(
     reader
         .settle(Duration::from_secs(1), Duration::from_secs(30))
         .await;
-    let copied = copier.finish().await?;
+    let copied = copier.finish().await?.saturating_sub(warm);
     let seen = reader.finish().await?;
     let drain = drain_secs(&seen, &sent);
     let consume = Percentiles::of(seen.consume);
@@ -889,6 +899,7 @@ async fn passthrough_latency(
         sent: sent.count,
         send_secs: sent.secs,
         copied,
+        warm_up: warm,
         consume,
         drain_secs: drain,
     })

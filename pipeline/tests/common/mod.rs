@@ -196,6 +196,11 @@ impl Allot {
         assert!(ok.success(), "kill -{signal} {} failed", self.pid());
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// The stderr lines so far.
     pub fn log(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
