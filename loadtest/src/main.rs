@@ -187,10 +187,10 @@ struct E2eArgs {
     /// publish latency (also turns on allot's HTTP availability view: a little extra work).
     #[arg(long)]
     allot_metrics: bool,
-    /// After the at-least-once throughput phase, read the same records again with
-    /// `allot run` in exactly-once mode (Kafka transactions), once per commit interval
-    /// given here (ms, comma-separated, e.g. 100,1000), and report each run's throughput as
-    /// a ratio to the at-least-once run's.
+    /// After the throughput phase, read the same records again once per commit interval
+    /// given here (ms, comma-separated, e.g. 100,1000): with `allot run` at least once, then
+    /// exactly once (Kafka transactions), and report the second's throughput as a ratio to
+    /// the first's.
     #[arg(long, value_delimiter = ',', value_name = "MS")]
     exactly_once_ms: Vec<u64>,
     /// Leave the run's topics and consumer groups on the broker.

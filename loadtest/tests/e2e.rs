@@ -124,7 +124,9 @@ fn a_tiny_e2e_run_sees_every_record_and_reports_sane_figures() {
     assert_eq!(eos["allot"]["records"], n);
     assert_eq!(eos["allot"]["committed"], n);
     let ratio = f(&eos["ratio_to_at_least_once"]);
-    let expected = f(&eos["allot"]["records_per_sec"]) / f(&r["allot"]["records_per_sec"]);
+    assert_eq!(eos["at_least_once"]["committed"], n);
+    let expected =
+        f(&eos["allot"]["records_per_sec"]) / f(&eos["at_least_once"]["records_per_sec"]);
     assert!(ratio > 0.0 && (ratio - expected).abs() < 1e-9, "{eos:#}");
 
     // The latency baseline: the raw passthrough copied every event, and each copy was read.
