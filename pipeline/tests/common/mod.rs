@@ -296,9 +296,10 @@ pub fn committed_and_ends(
     let mut out = Vec::new();
     for &topic in topics {
         let name = kafka.topic_name(topic);
-        let metadata = consumer
-            .fetch_metadata(Some(&name), timeout)
-            .expect("metadata");
+        // A busy broker (CI, a run that just restarted it) can miss a 10 s metadata request.
+        let metadata = (0..3)
+            .find_map(|_| consumer.fetch_metadata(Some(&name), timeout).ok())
+            .expect("metadata of the input topics within 3 tries");
         let partitions: Vec<i32> = metadata.topics()[0]
             .partitions()
             .iter()
@@ -308,9 +309,9 @@ pub fn committed_and_ends(
         for &p in &partitions {
             tpl.add_partition(&name, p);
         }
-        let committed = consumer
-            .committed_offsets(tpl, timeout)
-            .expect("committed offsets");
+        let committed = (0..3)
+            .find_map(|_| consumer.committed_offsets(tpl.clone(), timeout).ok())
+            .expect("the group's committed offsets within 3 tries");
         for &p in &partitions {
             let (_, high) = consumer
                 .fetch_watermarks(&name, p, timeout)
