@@ -143,11 +143,6 @@ impl PipelineMetrics {
         self.transaction_commit.observe(seconds);
     }
 
-    /// Transactions committed so far.
-    pub fn transactions_committed(&self) -> u64 {
-        self.transaction_commit.get_sample_count()
-    }
-
     /// Rebalance pauses recorded for `cause` so far.
     pub fn rebalance_pauses(&self, cause: &str) -> u64 {
         self.rebalance_pause

@@ -1173,8 +1173,7 @@ struct InFlight {
 
 /// The changelog topic of the availability engine's state, and the batch reused per flush.
 struct Changelog {
-    topic: String,
-    label: Arc<str>,
+    topic: Arc<str>,
     batch: ChangelogBatch,
 }
 
@@ -1193,32 +1192,22 @@ async fn restore_changelog(
         .await
         .with_context(|| format!("failed to create the changelog topic {topic}"))?;
     let started = Instant::now();
-    let (kafka, name) = (config.kafka.clone(), topic.clone());
-    let records = tokio::task::spawn_blocking(move || {
-        let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        let read = read_changelog(&kafka, &name, RESTORE_TIMEOUT, |k, v| {
-            records.push((k.to_vec(), v.map(<[u8]>::to_vec)));
-            Ok(())
-        })?;
-        Ok::<_, allot_connectors::kafka::KafkaError>((records, read))
+    // Each record is applied as it is read, not copied first: a changelog is as large as the
+    // state. Reading blocks (librdkafka), so this worker thread is handed over meanwhile.
+    let engine = &mut pipeline.engine;
+    let read = tokio::task::block_in_place(|| {
+        read_changelog(&config.kafka, &topic, RESTORE_TIMEOUT, |key, value| {
+            engine.restore(key, value).map_err(|e| {
+                format!(
+                    "{e}: the record is unreadable or was written under another availability \
+                     config; fix the config, or delete the topic to rebuild the state from the \
+                     inputs"
+                )
+            })
+        })
     })
-    .await
-    .context("reading the changelog panicked")?
-    .with_context(|| format!("failed to read the changelog {topic}"))?;
-    let (records, read) = records;
-    if !records.is_empty() {
-        for (key, value) in &records {
-            pipeline
-                .engine
-                .restore(key, value.as_deref())
-                .with_context(|| {
-                    format!(
-                        "failed to restore from the changelog {topic}: a record is unreadable or \
-                     was written under another availability config; fix the config, or delete \
-                     the topic to rebuild the state from the inputs"
-                    )
-                })?;
-        }
+    .with_context(|| format!("failed to restore from the changelog {topic}"))?;
+    if read.records > 0 {
         pipeline.engine.restore_finish();
         pipeline.engine.reset_pacing();
         eprintln!(
@@ -1237,8 +1226,7 @@ async fn restore_changelog(
         }
     }
     Ok(Changelog {
-        label: Arc::from(topic.as_str()),
-        topic,
+        topic: Arc::from(topic),
         batch: ChangelogBatch::default(),
     })
 }
@@ -1451,7 +1439,7 @@ impl Publisher {
         for (key, value) in changelog.batch.iter() {
             let d = self
                 .enqueue(source, "failed to write the changelog", |sink| {
-                    sink.enqueue_raw(&changelog.topic, key, value, &changelog.label)
+                    sink.enqueue_raw(&changelog.topic, key, value)
                 })
                 .await?;
             flight.deliveries.push(d);

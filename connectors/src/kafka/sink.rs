@@ -163,10 +163,11 @@ impl KafkaSink {
         {
             Ok(inner) => Ok(Delivery {
                 inner,
-                topic,
-                name: self.names.clone(),
+                target: Target::Catalogue {
+                    topic,
+                    names: self.names.clone(),
+                },
                 metrics: self.metrics.clone(),
-                raw: None,
             }),
             Err((source, _)) => Err(KafkaError::Produce {
                 topic: name.to_owned(),
@@ -176,14 +177,12 @@ impl KafkaSink {
     }
 
     /// Queues raw bytes (or a tombstone, `None`) to a Kafka topic by name, unframed and
-    /// uncounted: allot's changelog records, which are not Avro. `raw` names the topic in
-    /// the delivery's error (pass the same `Arc` each time).
+    /// uncounted: allot's changelog records, which are not Avro.
     pub fn enqueue_raw(
         &self,
-        topic: &str,
+        topic: &Arc<str>,
         key: &[u8],
         value: Option<&[u8]>,
-        raw: &Arc<str>,
     ) -> Result<Delivery, KafkaError> {
         let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key);
         if let Some(v) = value {
@@ -192,13 +191,11 @@ impl KafkaSink {
         match self.producer.send_result(record) {
             Ok(inner) => Ok(Delivery {
                 inner,
-                topic: Topic::DeadLetters,
-                name: self.names.clone(),
+                target: Target::Raw(topic.clone()),
                 metrics: self.metrics.clone(),
-                raw: Some(raw.clone()),
             }),
             Err((source, _)) => Err(KafkaError::Produce {
-                topic: topic.to_owned(),
+                topic: topic.to_string(),
                 source,
             }),
         }
@@ -327,17 +324,24 @@ fn txn_error(step: &'static str, source: RdKafkaError) -> KafkaError {
 #[must_use = "a delivery's failure is only seen by awaiting it"]
 pub struct Delivery {
     inner: DeliveryFuture,
-    topic: Topic,
-    name: Arc<[String]>,
+    target: Target,
     metrics: ConnectorMetrics,
-    /// A raw (not Avro, uncounted) message to this topic name.
-    raw: Option<Arc<str>>,
+}
+
+/// Where a [`Delivery`]'s message went.
+#[derive(Debug)]
+enum Target {
+    /// A topic of the catalogue (counted in `allot_events_produced_total`); `names` maps it
+    /// to its Kafka name for errors.
+    Catalogue { topic: Topic, names: Arc<[String]> },
+    /// A topic by name, raw bytes, uncounted.
+    Raw(Arc<str>),
 }
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
-            .field("topic", &self.topic)
+            .field("target", &self.target)
             .finish_non_exhaustive()
     }
 }
@@ -351,14 +355,14 @@ impl Future for Delivery {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
         };
-        let topic = || match &this.raw {
-            Some(name) => name.to_string(),
-            None => this.name[this.topic as usize].clone(),
+        let topic = || match &this.target {
+            Target::Catalogue { topic, names } => names[*topic as usize].clone(),
+            Target::Raw(name) => name.to_string(),
         };
         Poll::Ready(match result {
             Ok(Ok(d)) => {
-                if this.raw.is_none() {
-                    this.metrics.produced(this.topic);
+                if let Target::Catalogue { topic, .. } = this.target {
+                    this.metrics.produced(topic);
                 }
                 Ok(Delivered {
                     partition: d.partition,

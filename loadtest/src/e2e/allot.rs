@@ -103,24 +103,13 @@ pub struct Finished {
 
 impl AllotProcess {
     /// Starts `bin run` for the deployment `kafka`; `coalesce_ms` sets
-    /// `ALLOT__RUNTIME__AVAILABILITY_COALESCE_MS` (else allot's default applies) and
-    /// `idle_exit_ms` passes `--idle-exit-ms`; `metrics` serves `/metrics` on a free local
-    /// port (see [`scrape`](Self::scrape)). Every other `ALLOT__*` variable of this
-    /// process is withheld, and allot runs in the temporary directory, so no `allot.toml`
-    /// or shell setting changes what is measured.
+    /// `ALLOT__RUNTIME__AVAILABILITY_COALESCE_MS` (else allot's default applies),
+    /// `idle_exit_ms` passes `--idle-exit-ms`, `metrics` serves `/metrics` on a free local
+    /// port (see [`scrape`](Self::scrape)), and `exactly_once_ms` runs it exactly once,
+    /// committing every that many ms (else at least once). Every other `ALLOT__*` variable of
+    /// this process is withheld, and allot runs in the temporary directory, so no
+    /// `allot.toml` or shell setting changes what is measured.
     pub fn spawn(
-        bin: &Path,
-        kafka: &KafkaConfig,
-        coalesce_ms: Option<u64>,
-        idle_exit_ms: Option<u64>,
-        metrics: bool,
-    ) -> anyhow::Result<AllotProcess> {
-        Self::spawn_with(bin, kafka, coalesce_ms, idle_exit_ms, metrics, None)
-    }
-
-    /// Like [`spawn`](Self::spawn), in exactly-once mode committing every
-    /// `exactly_once_ms` if given.
-    pub fn spawn_with(
         bin: &Path,
         kafka: &KafkaConfig,
         coalesce_ms: Option<u64>,

@@ -627,7 +627,7 @@ async fn allot_throughput(
         ))
     ));
     let watch = GroupWatch::new(config, &input_names(config))?;
-    let mut process = AllotProcess::spawn_with(
+    let mut process = AllotProcess::spawn(
         bin,
         config,
         None,
@@ -825,7 +825,7 @@ async fn warm_up(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok((workload.next(), sent))
+    Ok((next, sent))
 }
 
 /// From the end of sending to the last measured message read.
@@ -969,6 +969,7 @@ impl LatencyPhase<'_> {
             Some(self.coalesce_ms),
             None,
             options.allot_metrics,
+            None,
         )?;
         loop {
             if !process.running() {
