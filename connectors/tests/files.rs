@@ -93,7 +93,12 @@ fn corrupted_lines_go_to_the_dead_letter_file() {
     let path = topic_path(&config.dir, Topic::Shipments, Format::Jsonl);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let cut = lines[2][..lines[2].len() / 3].to_owned();
+    // cut on a char boundary: random strings hold multi-byte characters
+    let mut at = lines[2].len() / 3;
+    while !lines[2].is_char_boundary(at) {
+        at -= 1;
+    }
+    let cut = lines[2][..at].to_owned();
     lines[2] = cut.clone();
     lines[6] = lines[6].replacen('{', "[", 1);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
