@@ -14,6 +14,35 @@ pub fn changelog_topic(config: &KafkaConfig, name: &str) -> String {
     format!("{}allot.changelog.{name}", config.topic_prefix)
 }
 
+/// Calls `request` until it succeeds, fails for good, or `deadline` passes. A topic created
+/// a moment ago has no leader yet: its first metadata and watermark requests fail with
+/// `NotLeaderForPartition`, `LeaderNotAvailable` or `UnknownTopicOrPartition` for a few
+/// hundred milliseconds, which is not a reason to fail a restore.
+fn transient_retry<T>(
+    deadline: Instant,
+    mut request: impl FnMut() -> rdkafka::error::KafkaResult<T>,
+) -> Result<T, KafkaError> {
+    use rdkafka::error::{KafkaError as Rd, RDKafkaErrorCode as Code};
+    loop {
+        match request() {
+            Ok(v) => return Ok(v),
+            Err(Rd::MetadataFetch(code) | Rd::OffsetFetch(code))
+                if matches!(
+                    code,
+                    Code::NotLeaderForPartition
+                        | Code::LeaderNotAvailable
+                        | Code::UnknownTopicOrPartition
+                        | Code::UnknownPartition
+                        | Code::UnknownTopic
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(source) => return Err(KafkaError::Consume { source }),
+        }
+    }
+}
+
 /// What [`read_changelog`] read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChangelogRead {
@@ -44,9 +73,8 @@ pub fn read_changelog(
             client: "consumer",
             source,
         })?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|source| KafkaError::Consume { source })?;
+    let deadline = Instant::now() + timeout;
+    let metadata = transient_retry(deadline, || consumer.fetch_metadata(Some(topic), timeout))?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()
@@ -55,9 +83,8 @@ pub fn read_changelog(
     let mut ends = Vec::new();
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .map_err(|source| KafkaError::Consume { source })?;
+        let (low, high) =
+            transient_retry(deadline, || consumer.fetch_watermarks(topic, p, timeout))?;
         if high > low {
             ends.push((p, high));
             tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -71,7 +98,6 @@ pub fn read_changelog(
     consumer
         .assign(&tpl)
         .map_err(|source| KafkaError::Consume { source })?;
-    let deadline = Instant::now() + timeout;
     let mut quiet_since = Instant::now();
     loop {
         // Done when every partition's position has reached the end it had (control records
