@@ -1194,10 +1194,17 @@ async fn restore_changelog(
     let started = Instant::now();
     // Each record is applied as it is read, not copied first: a changelog is as large as the
     // state. Reading blocks (librdkafka), so this worker thread is handed over meanwhile.
-    let engine = &mut pipeline.engine;
+    let (engine, sourcing) = (&mut pipeline.engine, &mut pipeline.sourcing);
     let read = tokio::task::block_in_place(|| {
         read_changelog(&config.kafka, &topic, RESTORE_TIMEOUT, |key, value| {
-            engine.restore(key, value).map_err(|e| {
+            let sourcing_record = crate::availability::changelog::parse_key(key)
+                .is_ok_and(|(kind, _)| kind.is_sourcing());
+            let restored = if sourcing_record {
+                sourcing.restore(key, value)
+            } else {
+                engine.restore(key, value)
+            };
+            restored.map_err(|e| {
                 format!(
                     "{e}: the record is unreadable or was written under another availability \
                      config; fix the config, or delete the topic to rebuild the state from the \
@@ -1210,6 +1217,10 @@ async fn restore_changelog(
     if read.records > 0 {
         pipeline.engine.restore_finish();
         pipeline.engine.reset_pacing();
+        pipeline
+            .sourcing
+            .restore_finish()
+            .with_context(|| format!("failed to restore sourcing from the changelog {topic}"))?;
         eprintln!(
             "allot: restored {} positions from {} changelog records ({:.1} MiB) of {topic} in \
              {:.2} s",
@@ -1220,8 +1231,11 @@ async fn restore_changelog(
         );
         if config.sourcing.enabled {
             eprintln!(
-                "allot: note: sourcing's own state (reservations, open orders) is not restored \
-                 from a changelog yet; reservations made before this start are not known to it"
+                "allot: restored sourcing: {} open orders, {} order ids remembered, {} orders \
+                 queued",
+                pipeline.sourcing.open_orders(),
+                pipeline.sourcing.remembered_orders(),
+                pipeline.sourcing.pending(),
             );
         }
     }
@@ -1404,6 +1418,7 @@ impl Publisher {
         if let Some(mut changelog) = self.changelog.take() {
             changelog.batch.clear();
             pipeline.engine.changelog_dirty(&mut changelog.batch);
+            pipeline.sourcing.changelog_dirty(&mut changelog.batch);
             let written = self.write_changelog(&changelog, &mut flight, source).await;
             self.changelog = Some(changelog);
             written?;

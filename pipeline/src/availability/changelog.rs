@@ -21,6 +21,15 @@
 //! | `\0O` + order key (8 bytes, big endian) | `O` | an order's confirmed reservations and open shipment capacity |
 //! | `\0C` + day (4 bytes, big endian, sign bit flipped) + location id | `C` | a capacity pool's use |
 //!
+//! And the sourcing processor around it (`sourcing/changelog.rs`):
+//!
+//! | key | value kind | what |
+//! | --- | --- | --- |
+//! | `\0Q` + order key (8 bytes, big endian) | `Q` | an order holding reservations, as sourced |
+//! | `\0W` | `W` | the orders queued and not decided yet |
+//! | `\0D` + chunk number (8 bytes, big endian) | `D` | order ids remembered for duplicate detection |
+//! | `\0Z` | `Z` | the processor's meta: ids evicted, next chunk, pools kept from |
+//!
 //! A value is `[FORMAT_VERSION, kind, body...]`, hand-encoded: LEB128 varints for counts
 //! and unsigned numbers, zigzag varints for signed ones, length-prefixed UTF-8 for names,
 //! fixed little-endian bytes for hashes. Hand-written rather than through serde so the
@@ -47,9 +56,31 @@ pub(crate) enum Kind {
     Order = b'O',
     /// The sourcing ledger's use of one capacity pool (location, day).
     Pool = b'C',
+    /// The sourcing processor: an order holding reservations (the order as it was sourced).
+    OpenOrder = b'Q',
+    /// The sourcing processor: the orders queued and not decided yet.
+    Queued = b'W',
+    /// The sourcing processor: a run of order ids remembered for duplicate detection.
+    OrderIds = b'D',
+    /// The sourcing processor: its own counters of the state (one record).
+    SourcingMeta = b'Z',
 }
 
 impl Kind {
+    /// Whether the record belongs to sourcing (the ledger or the processor), not to the
+    /// availability engine.
+    pub(crate) fn is_sourcing(self) -> bool {
+        matches!(
+            self,
+            Kind::Order
+                | Kind::Pool
+                | Kind::OpenOrder
+                | Kind::Queued
+                | Kind::OrderIds
+                | Kind::SourcingMeta
+        )
+    }
+
     fn from_byte(b: u8) -> Option<Kind> {
         Some(match b {
             b'S' => Kind::Sku,
@@ -61,6 +92,10 @@ impl Kind {
             b'E' => Kind::EventIds,
             b'O' => Kind::Order,
             b'C' => Kind::Pool,
+            b'Q' => Kind::OpenOrder,
+            b'W' => Kind::Queued,
+            b'D' => Kind::OrderIds,
+            b'Z' => Kind::SourcingMeta,
             _ => return None,
         })
     }

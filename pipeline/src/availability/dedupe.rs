@@ -61,6 +61,18 @@ impl Dedupe {
         self.order.len()
     }
 
+    /// How many ids were ever evicted (the index of the oldest one remembered).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Starts an empty window's numbering at `evicted` (a restore: the ids inserted next
+    /// get the indexes the writer gave them).
+    pub fn start_at(&mut self, evicted: u64) {
+        debug_assert!(self.order.is_empty(), "start_at on a window with ids");
+        self.evicted = evicted;
+    }
+
     /// How many ids were ever inserted (the index the next one gets).
     pub fn inserted(&self) -> u64 {
         self.evicted + self.order.len() as u64

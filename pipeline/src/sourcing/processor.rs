@@ -43,6 +43,8 @@ use super::request::{OrderRequest, key_of};
 use super::supply::{Future, InMemorySupply, Inbound};
 use crate::availability::{AvailabilityEngine, Dedupe, SupplyKind};
 
+mod changelog;
+
 /// The `[sourcing]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -188,6 +190,8 @@ pub struct SourcingProcessor {
     pool: Option<rayon::ThreadPool>,
     source: String,
     method: Method,
+    /// What changed since the last changelog write (`changelog.rs`).
+    log: changelog::ProcessorLog,
 }
 
 impl SourcingProcessor {
@@ -220,6 +224,7 @@ impl SourcingProcessor {
             pool,
             source: source.to_string(),
             method,
+            log: changelog::ProcessorLog::default(),
         }
     }
 
@@ -339,8 +344,11 @@ impl SourcingProcessor {
     /// queued: later events for them are counted as unknown.
     fn prune(&mut self, events: &[HoldEvent]) {
         for ev in events {
-            if !self.modifying.contains(&ev.order) && !self.ledger.holds_order(ev.order) {
-                self.open.remove(&ev.order);
+            if !self.modifying.contains(&ev.order)
+                && !self.ledger.holds_order(ev.order)
+                && self.open.remove(&ev.order).is_some()
+            {
+                self.log.open(ev.order);
             }
         }
     }
@@ -507,8 +515,10 @@ impl SourcingProcessor {
             out.push(AnyRecord::Decision(decision));
             if held {
                 self.open.insert(key, OpenOrder { order });
+                self.log.open(key);
             } else if modified && !self.ledger.holds_order(key) {
                 self.open.remove(&key);
+                self.log.open(key);
             }
         }
         self.modifying.clear();

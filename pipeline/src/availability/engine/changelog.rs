@@ -402,8 +402,8 @@ impl AvailabilityEngine {
     /// have been interned) and is an error: stop, do not skip it.
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), RestoreError> {
         let (kind, name) = parse_key(key).map_err(|b| b.at(key))?;
-        if matches!(kind, Kind::Order | Kind::Pool) {
-            return Err(Bad("a sourcing ledger record, not the engine's").at(key));
+        if kind.is_sourcing() {
+            return Err(Bad("a sourcing record, not the engine's").at(key));
         }
         let text = || std::str::from_utf8(name).map_err(|_| Bad("key is not UTF-8").at(key));
         let Some(value) = value else {
@@ -434,7 +434,7 @@ impl AvailabilityEngine {
                     let seq = chunk_seq(name).map_err(|b| b.at(key))?;
                     self.log.restored_chunks.remove(&seq);
                 }
-                Kind::Order | Kind::Pool => unreachable!("refused above"),
+                _ => unreachable!("sourcing records are refused above"),
             }
             return Ok(());
         };
@@ -475,7 +475,7 @@ impl AvailabilityEngine {
                 self.log.restored_chunks.insert(seq, ids);
                 Ok(())
             }),
-            Kind::Order | Kind::Pool => unreachable!("refused above"),
+            _ => unreachable!("sourcing records are refused above"),
         };
         done.map_err(|b| b.at(key))
     }
