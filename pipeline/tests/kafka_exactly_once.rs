@@ -49,6 +49,35 @@ fn uncommitted_messages(kafka: &KafkaConfig, topic: Topic) -> usize {
     n
 }
 
+/// Messages on `topic`'s log, committed or not (the sum of its high watermarks).
+fn log_end(kafka: &KafkaConfig, topic: Topic) -> i64 {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        // The high watermark, not the last stable offset (librdkafka's default is
+        // read_committed, which stops at an open transaction).
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .expect("consumer");
+    let name = kafka.topic_name(topic);
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(&name), timeout)
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .map(|p| {
+            consumer
+                .fetch_watermarks(&name, p.id(), timeout)
+                .expect("watermarks")
+                .1
+        })
+        .sum()
+}
+
 fn on_hand(a: &Availability) -> Option<i64> {
     let web = a.channels.iter().find(|c| c.channel == Channel::Web)?;
     let loc = web.locations.iter().find(|l| l.location_id == "dc-1")?;
@@ -93,6 +122,17 @@ async fn a_killed_transaction_leaves_nothing_and_its_successor_publishes_each_va
         SKUS as f64,
         Duration::from_secs(60),
     );
+    // `published` counts what was handed to the producer; wait until the brokers hold it
+    // (inside the open transaction) before the kill, or the abort has nothing to hide.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while log_end(&kafka, Topic::Availability) < SKUS as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the open transaction's availability never reached the brokers ({} messages)",
+            log_end(&kafka, Topic::Availability)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     first.signal("KILL");
     let _ = first.wait(Duration::from_secs(10));
     let inputs: Vec<Topic> = Topic::inputs().collect();
