@@ -501,14 +501,25 @@ impl Ledger {
                 shard.record(a, |loc| loc as usize % np == k);
             }
         };
-        // One order (a commit on its own) is not worth splitting over threads.
-        let min_len = if admitted.len() > 1 { 1 } else { usize::MAX };
+        // One order (a commit on its own) is not worth handing to another thread: the
+        // wake-up costs more than the work.
+        if admitted.len() <= 1 {
+            skus.iter_mut()
+                .zip(dh.iter_mut())
+                .enumerate()
+                .for_each(run_skus);
+            pools
+                .iter_mut()
+                .zip(dp.iter_mut())
+                .enumerate()
+                .for_each(run_pools);
+            return;
+        }
         rayon::join(
             || {
                 skus.par_iter_mut()
                     .zip(dh.par_iter_mut())
                     .enumerate()
-                    .with_min_len(min_len)
                     .for_each(run_skus)
             },
             || {
@@ -516,7 +527,6 @@ impl Ledger {
                     .par_iter_mut()
                     .zip(dp.par_iter_mut())
                     .enumerate()
-                    .with_min_len(min_len)
                     .for_each(run_pools)
             },
         );

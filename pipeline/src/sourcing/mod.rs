@@ -118,9 +118,10 @@
 //!   (there is no days-of-cover input yet).
 //! - Order idempotency is upstream's: committing the same order key twice holds its units
 //!   twice. Prices are not checked here (`to_decision` takes `price_mismatch`).
-//! - Commits run on one thread, in order; in the bench's profile they (with the batch
-//!   bookkeeping) are 10–15 % of the one-thread time, which caps the speed-up from 1 to 2
-//!   threads at about 1.75–1.8×.
+//! - Admissions run on one thread, in order, overlapped with planning; what stays serial
+//!   or badly balanced (the end-of-round merge into the ledger, segment boundaries, the
+//!   small later rounds and the one-at-a-time tail) caps the bench's speed-up from 1 to 2
+//!   threads near 1.85–1.9× on two free cores (`BENCHMARKS.md`, *Sourcing*).
 
 mod batch;
 mod config;
