@@ -251,6 +251,13 @@ pub(crate) fn parse_key(key: &[u8]) -> Result<(Kind, &[u8]), Bad> {
     }
 }
 
+/// The number a key's 8-byte big-endian name holds (chunk numbers, order keys);
+/// `what` names it in the error.
+pub(crate) fn name_u64(name: &[u8], what: &'static str) -> Result<u64, Bad> {
+    let bytes: [u8; 8] = name.try_into().map_err(|_| Bad(what))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
 /// Checks the header of `value` against the key's kind; returns the body.
 pub(crate) fn body<'v>(
     key: &[u8],
@@ -372,6 +379,11 @@ impl<'a> Reader<'a> {
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
         Ok(head)
+    }
+
+    /// One Avro-encoded record (self-delimiting, so no length is written before it).
+    pub(crate) fn avro<T: allot_schemas::codec::AvroDatum>(&mut self) -> Result<T, Bad> {
+        T::read_avro(&mut self.buf).map_err(|_| Bad("not a valid Avro record"))
     }
 
     #[inline]

@@ -40,8 +40,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use foldhash::fast::FixedState;
 
 use super::super::changelog::{
-    Bad, ChangelogBatch, Kind, Reader, RestoreError, body, parse_key, put_i64, put_opt_str,
-    put_str, put_u64,
+    Bad, ChangelogBatch, Kind, Reader, RestoreError, body, name_u64, parse_key, put_i64,
+    put_opt_str, put_str, put_u64,
 };
 use super::super::intern::Id;
 use super::super::position::Position;
@@ -705,10 +705,7 @@ impl AvailabilityEngine {
 }
 
 fn chunk_seq(name: &[u8]) -> Result<u64, Bad> {
-    let bytes: [u8; 8] = name
-        .try_into()
-        .map_err(|_| Bad("chunk key is not 8 bytes"))?;
-    Ok(u64::from_be_bytes(bytes))
+    name_u64(name, "chunk key is not 8 bytes")
 }
 
 fn read_chunk(r: &mut Reader<'_>) -> Result<Vec<(i64, u128)>, Bad> {

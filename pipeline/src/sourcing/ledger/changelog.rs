@@ -14,7 +14,7 @@ use super::{HoldKind, HoldState, Ledger, PoolUse, Reservation, ShipmentHold, add
 use crate::availability::ChangelogBatch;
 use crate::availability::RestoreError;
 use crate::availability::changelog::{
-    Bad, Kind, Reader, body, parse_key, put_i64, put_str, put_u64,
+    Bad, Kind, Reader, body, name_u64, parse_key, put_i64, put_str, put_u64,
 };
 
 /// What changed since the last [`Ledger::changelog_dirty`]. Order keys are never reused,
@@ -188,10 +188,7 @@ impl Ledger {
         let (kind, name) = parse_key(key).map_err(|b| b.at(key))?;
         match kind {
             Kind::Order => {
-                let order: [u8; 8] = name
-                    .try_into()
-                    .map_err(|_| Bad("order key is not 8 bytes").at(key))?;
-                let order = u64::from_be_bytes(order);
+                let order = name_u64(name, "order key is not 8 bytes").map_err(|b| b.at(key))?;
                 let read = match value {
                     None => None,
                     Some(v) => {

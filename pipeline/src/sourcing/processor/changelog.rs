@@ -29,7 +29,9 @@ use super::super::request::key_of;
 use super::{OpenOrder, SourcingProcessor};
 use crate::availability::ChangelogBatch;
 use crate::availability::RestoreError;
-use crate::availability::changelog::{Bad, Kind, Reader, body, parse_key, put_i64, put_u64};
+use crate::availability::changelog::{
+    Bad, Kind, Reader, body, name_u64, parse_key, put_i64, put_u64,
+};
 
 /// Most order ids in one chunk record (about 250 KB).
 const CHUNK_IDS: usize = 16_384;
@@ -63,21 +65,13 @@ impl ProcessorLog {
     }
 }
 
-fn write_order(order: &Order, buf: &mut Vec<u8>) {
-    let mut avro = Vec::new();
-    order.write_avro(&mut avro);
-    put_u64(buf, avro.len() as u64);
-    buf.extend_from_slice(&avro);
-}
-
-fn read_order(r: &mut Reader<'_>) -> Result<Order, Bad> {
-    let n = r.count()?;
-    let mut bytes = r.bytes(n)?;
-    let order = Order::read_avro(&mut bytes).map_err(|_| Bad("order is not valid Avro"))?;
-    if !bytes.is_empty() {
-        return Err(Bad("bytes after the order"));
-    }
-    Ok(order)
+/// The meta record's body.
+fn meta_body(evicted: u64, next_chunk: u64, pools_kept_from: i32) -> Vec<u8> {
+    let mut meta = Vec::new();
+    put_u64(&mut meta, evicted);
+    put_u64(&mut meta, next_chunk);
+    put_i64(&mut meta, i64::from(pools_kept_from));
+    meta
 }
 
 impl SourcingProcessor {
@@ -101,8 +95,7 @@ impl SourcingProcessor {
             let name = key.to_be_bytes();
             match self.open.get(&key) {
                 Some(open) => {
-                    let buf = out.begin(Kind::OpenOrder, &name);
-                    write_order(&open.order, buf);
+                    open.order.write_avro(out.begin(Kind::OpenOrder, &name));
                     out.end();
                 }
                 None => out.tombstone(Kind::OpenOrder, &name),
@@ -116,7 +109,7 @@ impl SourcingProcessor {
             put_u64(buf, self.pending.len() as u64);
             for (order, modified) in &self.pending {
                 buf.push(u8::from(*modified));
-                write_order(order, buf);
+                order.write_avro(buf);
             }
             out.end();
             self.log.queued = !self.pending.is_empty();
@@ -149,10 +142,7 @@ impl SourcingProcessor {
             out.tombstone(Kind::OrderIds, &seq.to_be_bytes());
             self.log.chunks.pop_front();
         }
-        let mut meta = Vec::new();
-        put_u64(&mut meta, evicted);
-        put_u64(&mut meta, self.log.next_chunk);
-        put_i64(&mut meta, i64::from(self.pools_kept_from));
+        let meta = meta_body(evicted, self.log.next_chunk, self.pools_kept_from);
         if first || meta != self.log.meta {
             out.begin(Kind::SourcingMeta, b"").extend_from_slice(&meta);
             out.end();
@@ -171,17 +161,15 @@ impl SourcingProcessor {
                 return self.ledger.restore(&mut self.network, key, value);
             }
             (Kind::OpenOrder, value) => {
-                let order: [u8; 8] = name
-                    .try_into()
-                    .map_err(|_| Bad("order key is not 8 bytes").at(key))?;
-                let order = u64::from_be_bytes(order);
+                let order = name_u64(name, "order key is not 8 bytes").map_err(|b| b.at(key))?;
                 match value {
                     None => {
                         self.open.remove(&order);
                     }
                     Some(v) => {
                         let mut r = body(key, kind, v)?;
-                        let o = read_order(&mut r)
+                        let o = r
+                            .avro::<Order>()
                             .and_then(|o| r.end().map(|()| o))
                             .map_err(|b| b.at(key))?;
                         if key_of(&o.order_id) != order {
@@ -199,7 +187,7 @@ impl SourcingProcessor {
                     let mut list = Vec::with_capacity(n.min(1 << 16));
                     for _ in 0..n {
                         let modified = r.bool()?;
-                        list.push((read_order(r)?, modified));
+                        list.push((r.avro()?, modified));
                     }
                     r.end()?;
                     Ok(list)
@@ -207,10 +195,7 @@ impl SourcingProcessor {
                 self.pending = read(&mut r).map_err(|b| b.at(key))?;
             }
             (Kind::OrderIds, value) => {
-                let seq: [u8; 8] = name
-                    .try_into()
-                    .map_err(|_| Bad("chunk key is not 8 bytes").at(key))?;
-                let seq = u64::from_be_bytes(seq);
+                let seq = name_u64(name, "chunk key is not 8 bytes").map_err(|b| b.at(key))?;
                 match value {
                     None => {
                         log.restored_chunks.remove(&seq);
@@ -298,11 +283,7 @@ impl SourcingProcessor {
         self.log.next_chunk = next_chunk;
         self.log.queued = !self.pending.is_empty();
         self.log.open.clear();
-        let mut meta = Vec::new();
-        put_u64(&mut meta, evicted);
-        put_u64(&mut meta, next_chunk);
-        put_i64(&mut meta, i64::from(kept_from));
-        self.log.meta = meta;
+        self.log.meta = meta_body(evicted, next_chunk, kept_from);
         Ok(())
     }
 }
