@@ -14,32 +14,30 @@ pub fn changelog_topic(config: &KafkaConfig, name: &str) -> String {
     format!("{}allot.changelog.{name}", config.topic_prefix)
 }
 
-/// Calls `request` until it succeeds, fails for good, or `deadline` passes. A topic created
-/// a moment ago has no leader yet: its first metadata and watermark requests fail with
-/// `NotLeaderForPartition`, `LeaderNotAvailable` or `UnknownTopicOrPartition` for a few
-/// hundred milliseconds, which is not a reason to fail a restore.
+/// Calls `request` until it succeeds, fails for good, or `deadline` passes. Retried: what
+/// every Kafka call retries ([`KafkaError::action`]), and an unknown topic or partition: a
+/// topic created a moment ago has no leader or no metadata yet for a few hundred
+/// milliseconds, which is not a reason to fail a restore.
 fn transient_retry<T>(
     deadline: Instant,
     mut request: impl FnMut() -> rdkafka::error::KafkaResult<T>,
 ) -> Result<T, KafkaError> {
-    use rdkafka::error::{KafkaError as Rd, RDKafkaErrorCode as Code};
+    use rdkafka::error::RDKafkaErrorCode as Code;
     loop {
-        match request() {
+        let source = match request() {
             Ok(v) => return Ok(v),
-            Err(Rd::MetadataFetch(code) | Rd::OffsetFetch(code))
-                if matches!(
-                    code,
-                    Code::NotLeaderForPartition
-                        | Code::LeaderNotAvailable
-                        | Code::UnknownTopicOrPartition
-                        | Code::UnknownPartition
-                        | Code::UnknownTopic
-                ) && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(source) => return Err(KafkaError::Consume { source }),
+            Err(source) => source,
+        };
+        let unknown = matches!(
+            source.rdkafka_error_code(),
+            Some(Code::UnknownTopicOrPartition | Code::UnknownPartition | Code::UnknownTopic)
+        );
+        let error = KafkaError::Consume { source };
+        if (unknown || error.action() == crate::ErrorAction::Retry) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
         }
+        return Err(error);
     }
 }
 
