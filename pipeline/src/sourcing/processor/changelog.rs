@@ -150,6 +150,65 @@ impl SourcingProcessor {
         }
     }
 
+    /// Writes a record for every part of the sourcing state (what a snapshot holds), in the
+    /// numbering of the changelog written so far: order ids inserted since the last
+    /// [`changelog_dirty`](Self::changelog_dirty) go in the chunks that call will write (with
+    /// the same numbers), so a snapshot and the changelog after it agree. Does not change what
+    /// the next `changelog_dirty` writes.
+    pub fn changelog_all(&self, out: &mut ChangelogBatch) {
+        if !self.settings.enabled {
+            return;
+        }
+        self.ledger.changelog_all(&self.network, out);
+        let mut open: Vec<u64> = self.open.keys().copied().collect();
+        open.sort_unstable();
+        for key in open {
+            self.open[&key]
+                .order
+                .write_avro(out.begin(Kind::OpenOrder, &key.to_be_bytes()));
+            out.end();
+        }
+        let buf = out.begin(Kind::Queued, b"");
+        put_u64(buf, self.pending.len() as u64);
+        for (order, modified) in &self.pending {
+            buf.push(u8::from(*modified));
+            order.write_avro(buf);
+        }
+        out.end();
+        let evicted = self.seen.evicted();
+        let mut write_chunk = |seq: u64, start: u64, stop: u64| {
+            let buf = out.begin(Kind::OrderIds, &seq.to_be_bytes());
+            put_u64(buf, start);
+            put_u64(buf, stop - start);
+            let mut prev = 0i64;
+            for (time, id) in self.seen.range(start, stop) {
+                put_i64(buf, time.wrapping_sub(prev));
+                buf.extend_from_slice(&(id as u64).to_le_bytes());
+                prev = time;
+            }
+            out.end();
+        };
+        // Chunks written and not tombstoned yet, from the first id still remembered.
+        let mut start = evicted;
+        for &(seq, stop) in &self.log.chunks {
+            if stop > evicted {
+                write_chunk(seq, start.max(evicted), stop);
+            }
+            start = stop;
+        }
+        let (mut start, end) = (self.log.ids_logged.max(evicted), self.seen.inserted());
+        let mut seq = self.log.next_chunk;
+        while start < end {
+            let stop = end.min(start + CHUNK_IDS as u64);
+            write_chunk(seq, start, stop);
+            seq += 1;
+            start = stop;
+        }
+        out.begin(Kind::SourcingMeta, b"")
+            .extend_from_slice(&meta_body(evicted, seq, self.pools_kept_from));
+        out.end();
+    }
+
     /// Applies one sourcing changelog record (`None`: a tombstone) to a processor being
     /// restored; call [`restore_finish`](Self::restore_finish) before using it. A record that
     /// cannot be read is an error: stop, do not skip it.
@@ -356,8 +415,9 @@ mod tests {
     /// processor restored from the changelog written up to each point (the reference data
     /// read again, as the runtime reads those topics again) and fed the rest decide and
     /// publish exactly what the uninterrupted pair does.
-    #[test]
-    fn restored_sourcing_carries_on_the_generated_workload_exactly() {
+    /// The generated workload, with every 5th order coming again 400 records later (a
+    /// producer's retry), so the order-id window is restored and used.
+    fn workload() -> Vec<AnyRecord> {
         let config = allot_loadtest::WorkloadConfig {
             days: 1,
             stores: 6,
@@ -366,8 +426,6 @@ mod tests {
             orders_per_day: 1_500.0,
             ..allot_loadtest::WorkloadConfig::default()
         };
-        // Every 5th order comes again 400 records later (a producer's retry), so the
-        // order-id window is restored and used.
         let mut records = Vec::new();
         let mut again: std::collections::VecDeque<(usize, AnyRecord)> = Default::default();
         for (i, r) in allot_loadtest::Workload::new(config).unwrap().enumerate() {
@@ -379,6 +437,46 @@ mod tests {
                 records.push(again.pop_front().unwrap().1);
             }
         }
+        records
+    }
+
+    /// A fresh engine and processor with the reference data of `records` read again (as
+    /// the runtime reads those topics again), restored from `log` in order, finished.
+    fn restored<'a>(
+        records: &[AnyRecord],
+        log: impl IntoIterator<Item = &'a (Vec<u8>, Option<Vec<u8>>)>,
+        kinds: &mut std::collections::BTreeSet<u8>,
+    ) -> (AvailabilityEngine, SourcingProcessor) {
+        let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
+        let mut sourcing = SourcingProcessor::new(settings(), "test");
+        for r in records.iter().filter(|r| {
+            matches!(
+                r.topic(),
+                Topic::Locations | Topic::SourcingRules | Topic::PriceBook
+            )
+        }) {
+            sourcing.apply(r, &mut engine).unwrap();
+        }
+        for (k, v) in log {
+            let (kind, _) = parse_key(k).unwrap();
+            if kind.is_sourcing() {
+                kinds.insert(kind as u8);
+                sourcing.restore(k, v.as_deref()).unwrap();
+            } else {
+                engine.restore(k, v.as_deref()).unwrap();
+            }
+        }
+        engine.restore_finish();
+        sourcing.restore_finish().unwrap();
+        (engine, sourcing)
+    }
+
+    /// The generated workload, stopped at several points: an engine and a sourcing
+    /// processor restored from the changelog written up to each point and fed the rest
+    /// decide and publish exactly what the uninterrupted pair does.
+    #[test]
+    fn restored_sourcing_carries_on_the_generated_workload_exactly() {
+        let records = workload();
         let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
         let mut sourcing = SourcingProcessor::new(settings(), "test");
         let whole = run(&records, 0, &mut engine, &mut sourcing, None);
@@ -412,27 +510,8 @@ mod tests {
             for (k, v) in log {
                 compacted.insert(k, v);
             }
-            let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
-            let mut sourcing = SourcingProcessor::new(settings(), "test");
-            for r in records[..split].iter().filter(|r| {
-                matches!(
-                    r.topic(),
-                    Topic::Locations | Topic::SourcingRules | Topic::PriceBook
-                )
-            }) {
-                sourcing.apply(r, &mut engine).unwrap();
-            }
-            for (k, v) in &compacted {
-                let (kind, _) = parse_key(k).unwrap();
-                if kind.is_sourcing() {
-                    kinds.insert(kind as u8);
-                    sourcing.restore(k, v.as_deref()).unwrap();
-                } else {
-                    engine.restore(k, v.as_deref()).unwrap();
-                }
-            }
-            engine.restore_finish();
-            sourcing.restore_finish().unwrap();
+            let compacted: Log = compacted.into_iter().collect();
+            let (mut engine, mut sourcing) = restored(&records[..split], &compacted, &mut kinds);
             let rest = run(&records[split..], split, &mut engine, &mut sourcing, None);
             let want: Vec<&(usize, AnyRecord)> =
                 whole.iter().filter(|(i, _)| *i >= split).collect();
@@ -443,6 +522,63 @@ mod tests {
             assert_eq!(engine.snapshot_all(), whole_state, "split at {split}");
         }
         // Every kind of sourcing record took part.
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+    }
+
+    /// A snapshot (`changelog_all` of engine and processor right after a changelog write)
+    /// followed by the changelog written after it restores a pair that carries on exactly,
+    /// however far the window's chunks and their numbering moved in between.
+    #[test]
+    fn a_snapshot_and_the_changelog_after_it_restore_exactly() {
+        let records = workload();
+        let n = records.len();
+        let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
+        let mut sourcing = SourcingProcessor::new(settings(), "test");
+        let whole = run(&records, 0, &mut engine, &mut sourcing, None);
+        let whole_state = engine.snapshot_all();
+        let mut kinds = std::collections::BTreeSet::new();
+        for (split, after) in [(n / 5, n / 4), (n / 2, n / 5), (3 * n / 4, 97)] {
+            let split = split / 97 * 97 + 1;
+            let resume = (split + after) / 97 * 97 + 1;
+            let (mut log, mut later) = (Log::new(), Log::new());
+            let mut engine = AvailabilityEngine::new(AvailabilityConfig::default());
+            let mut sourcing = SourcingProcessor::new(settings(), "test");
+            run(
+                &records[..split],
+                0,
+                &mut engine,
+                &mut sourcing,
+                Some(&mut log),
+            );
+            let mut snapshot = ChangelogBatch::default();
+            engine.changelog_all(&mut snapshot);
+            sourcing.changelog_all(&mut snapshot);
+            let mut from: Log = snapshot
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                .collect();
+            run(
+                &records[split..resume],
+                split,
+                &mut engine,
+                &mut sourcing,
+                Some(&mut later),
+            );
+            from.extend(later);
+            let (mut engine, mut sourcing) = restored(&records[..resume], &from, &mut kinds);
+            let rest = run(&records[resume..], resume, &mut engine, &mut sourcing, None);
+            let want: Vec<&(usize, AnyRecord)> =
+                whole.iter().filter(|(i, _)| *i >= resume).collect();
+            for (got, want) in rest.iter().zip(&want) {
+                assert_eq!(got, *want, "snapshot at {split}, resumed at {resume}");
+            }
+            assert_eq!(
+                rest.len(),
+                want.len(),
+                "snapshot at {split}, resumed at {resume}"
+            );
+            assert_eq!(engine.snapshot_all(), whole_state, "snapshot at {split}");
+        }
         assert_eq!(kinds.len(), 6, "{kinds:?}");
     }
 }
