@@ -57,6 +57,16 @@ pub struct RuntimeConfig {
     /// outputs with `exactly_once`), and restores it from there at start, so a restarted
     /// instance carries on from its last commit.
     pub changelog: bool,
+    /// A folder of this instance's own for local snapshots of its state (with `changelog`
+    /// on): every `snapshot_interval_ms` and at a graceful stop, the whole state and the
+    /// changelog offsets it covers go to `<state_dir>/<changelog topic>.snap`; a start
+    /// restores the snapshot and reads the changelog only from those offsets on. Only a
+    /// cache: a missing, damaged or stale snapshot means a full read of the changelog.
+    /// Unset: no snapshots.
+    pub state_dir: Option<PathBuf>,
+    /// How often a snapshot is written (the loop pauses while the state is copied: about
+    /// 0.2 s per million positions); 0: only at a graceful stop.
+    pub snapshot_interval_ms: u64,
 }
 
 /// See [`RuntimeConfig::processing`].
@@ -82,6 +92,8 @@ impl Default for RuntimeConfig {
             processing: Processing::AtLeastOnce,
             commit_interval_ms: 100,
             changelog: true,
+            state_dir: None,
+            snapshot_interval_ms: 300_000,
         }
     }
 }
@@ -143,6 +155,13 @@ impl AllotConfig {
             return Err(ConfigError::Invalid(
                 "runtime.commit_interval_ms is 0; exactly_once needs an interval (100 ms is \
                  Kafka Streams' default; 1000 trades latency for throughput)"
+                    .into(),
+            ));
+        }
+        if self.runtime.state_dir.is_some() && !self.runtime.changelog {
+            return Err(ConfigError::Invalid(
+                "runtime.state_dir is set but runtime.changelog is off; snapshots are a cache \
+                 of the changelog: turn the changelog on or unset state_dir"
                     .into(),
             ));
         }

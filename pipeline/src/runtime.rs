@@ -9,7 +9,7 @@
 //! dead-lettered, and the report's counts add up to the input count. Availability is
 //! published in coalesced flushes, at most `availability_coalesce_ms` after the change.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
@@ -23,10 +23,7 @@ use allot_connectors::files::{DataSetReader, DataSetWriter, FilesConfig, Format}
 use allot_connectors::http::{
     MetricsServer, MetricsServerConfig, Readiness, availability_router, readiness_router,
 };
-use allot_connectors::kafka::{
-    Consumed, Delivery, GroupEvent, KafkaSink, KafkaSource, changelog_topic, ensure_changelog,
-    read_changelog,
-};
+use allot_connectors::kafka::{Consumed, Delivery, GroupEvent, KafkaSink, KafkaSource};
 use allot_connectors::{ConnectorMetrics, DeadLetters, ErrorAction, Origin};
 use allot_schemas::codec::{ConfluentCodec, RecordSlots, SchemaResolver, StaticResolver};
 use allot_schemas::{AnyRecord, Availability, DeadLetter, Topic};
@@ -41,6 +38,8 @@ use crate::metrics::PipelineMetrics;
 use crate::sourcing::SourcingProcessor;
 use crate::tally::Tally;
 use crate::view::AvailabilityView;
+
+mod restore;
 
 /// The processors of one instance and the intake in front of them.
 #[derive(Debug)]
@@ -281,6 +280,20 @@ impl Pipeline {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Replaces the processors' state with a fresh one, as [`new`](Self::new) and
+    /// [`load_rules`](Self::load_rules) leave it, with `lanes` lanes open (after a restore
+    /// that could not be finished).
+    fn fresh_state(&mut self, config: &AllotConfig, lanes: u32) -> anyhow::Result<()> {
+        self.engine = AvailabilityEngine::new(config.availability.clone());
+        self.sourcing =
+            SourcingProcessor::new(config.sourcing.clone(), &config.runtime.instance_name);
+        self.load_rules(config)?;
+        if lanes > 0 {
+            self.engine.open_lanes(lanes);
+        }
+        Ok(())
     }
 
     /// The availability engine (for snapshots).
@@ -832,7 +845,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     }
     // The state as of the last commit, before any input is read.
     let changelog = if config.runtime.changelog {
-        Some(restore_changelog(config, &mut pipeline).await?)
+        Some(restore::restore_changelog(config, &mut pipeline, lanes.len()).await?)
     } else {
         None
     };
@@ -921,12 +934,14 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
                 publisher.commit_if_due(&source).await?;
+                publisher.snapshot_if_due(&mut pipeline, &mut acks, &source).await?;
             }
             _ = tokio::time::sleep(wake) => {
                 if pipeline.flush_due() || publisher.next_release().is_some_and(|t| t <= Instant::now()) {
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
                 publisher.commit_if_due(&source).await?;
+                publisher.snapshot_if_due(&mut pipeline, &mut acks, &source).await?;
                 if idle.is_some_and(|i| last_input.elapsed() >= i) {
                     break;
                 }
@@ -959,6 +974,11 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     publisher.commit(&source, false).await.context(
         "failed to commit the consumed offsets while stopping; they are read again after a restart",
     )?;
+    // So the next start reads only what comes after this stop.
+    publisher
+        .snapshot(&mut pipeline, &mut acks, &source, false)
+        .await?;
+    publisher.finish_snapshot().await;
     // Leaving the group blocks until the coordinator answers.
     let closing = tokio::task::spawn_blocking(move || source.close());
     match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
@@ -1168,6 +1188,8 @@ impl Acks {
 /// One flush on its way to the brokers, and the input offsets it covers.
 struct InFlight {
     deliveries: Vec<Delivery>,
+    /// The changelog's deliveries, whose offsets a snapshot records.
+    changelog: Vec<Delivery>,
     acks: Offsets,
 }
 
@@ -1175,74 +1197,10 @@ struct InFlight {
 struct Changelog {
     topic: Arc<str>,
     batch: ChangelogBatch,
-}
-
-/// How long reading the changelog back may take.
-const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Creates the changelog topic if needed and restores the engine from it: every committed
-/// record, last per key. Runs before any input is read, so the state is the one the last
-/// committed offsets belong to.
-async fn restore_changelog(
-    config: &AllotConfig,
-    pipeline: &mut Pipeline,
-) -> anyhow::Result<Changelog> {
-    let topic = changelog_topic(&config.kafka, "availability");
-    ensure_changelog(&config.kafka, &topic)
-        .await
-        .with_context(|| format!("failed to create the changelog topic {topic}"))?;
-    let started = Instant::now();
-    // Each record is applied as it is read, not copied first: a changelog is as large as the
-    // state. Reading blocks (librdkafka), so this worker thread is handed over meanwhile.
-    let (engine, sourcing) = (&mut pipeline.engine, &mut pipeline.sourcing);
-    let read = tokio::task::block_in_place(|| {
-        read_changelog(&config.kafka, &topic, RESTORE_TIMEOUT, |key, value| {
-            let sourcing_record = crate::availability::changelog::parse_key(key)
-                .is_ok_and(|(kind, _)| kind.is_sourcing());
-            let restored = if sourcing_record {
-                sourcing.restore(key, value)
-            } else {
-                engine.restore(key, value)
-            };
-            restored.map_err(|e| {
-                format!(
-                    "{e}: the record is unreadable or was written under another availability \
-                     config; fix the config, or delete the topic to rebuild the state from the \
-                     inputs"
-                )
-            })
-        })
-    })
-    .with_context(|| format!("failed to restore from the changelog {topic}"))?;
-    if read.records > 0 {
-        pipeline.engine.restore_finish();
-        pipeline.engine.reset_pacing();
-        pipeline
-            .sourcing
-            .restore_finish()
-            .with_context(|| format!("failed to restore sourcing from the changelog {topic}"))?;
-        eprintln!(
-            "allot: restored {} positions from {} changelog records ({:.1} MiB) of {topic} in \
-             {:.2} s",
-            pipeline.engine.positions(),
-            read.records,
-            read.bytes as f64 / (1024.0 * 1024.0),
-            started.elapsed().as_secs_f64()
-        );
-        if config.sourcing.enabled {
-            eprintln!(
-                "allot: restored sourcing: {} open orders, {} order ids remembered, {} orders \
-                 queued",
-                pipeline.sourcing.open_orders(),
-                pipeline.sourcing.remembered_orders(),
-                pipeline.sourcing.pending(),
-            );
-        }
-    }
-    Ok(Changelog {
-        topic: Arc::from(topic),
-        batch: ChangelogBatch::default(),
-    })
+    /// Per partition, the end the restore read to (see [`Publisher::changelog_ends`]).
+    ends: BTreeMap<i32, i64>,
+    /// Local snapshots of the state, with `runtime.state_dir`.
+    snapshots: Option<restore::Snapshots>,
 }
 
 /// How a [`Publisher`] commits (see [`Processing`]).
@@ -1272,6 +1230,10 @@ struct Publisher {
     metrics: PipelineMetrics,
     /// Where the engine's changed state goes with every flush, if anywhere.
     changelog: Option<Changelog>,
+    /// Per changelog partition, the offset after the last record of this instance's that
+    /// the brokers acknowledged (from the restore's ends on): where a snapshot taken now
+    /// would have the changelog continue.
+    changelog_ends: BTreeMap<i32, i64>,
     pending: VecDeque<InFlight>,
     /// Offsets of input whose changes a paced flush held back, each with the time by which
     /// every sku it held is published; released in order into the first flush at or after.
@@ -1288,11 +1250,16 @@ impl Publisher {
         metrics: PipelineMetrics,
         changelog: Option<Changelog>,
     ) -> Publisher {
+        let changelog_ends = changelog
+            .as_ref()
+            .map(|c| c.ends.clone())
+            .unwrap_or_default();
         Publisher {
             sink,
             commits,
             metrics,
             changelog,
+            changelog_ends,
             pending: VecDeque::new(),
             parked: VecDeque::new(),
             out: EncodedBatch::default(),
@@ -1319,6 +1286,12 @@ impl Publisher {
         while let Some(delivery) = front.deliveries.last_mut() {
             delivery.await.context("failed to publish to Kafka")?;
             front.deliveries.pop();
+        }
+        while let Some(delivery) = front.changelog.last_mut() {
+            let at = delivery.await.context("failed to write the changelog")?;
+            front.changelog.pop();
+            let end = self.changelog_ends.entry(at.partition).or_insert(0);
+            *end = (*end).max(at.offset + 1);
         }
         let done = self.pending.pop_front().expect("front exists");
         Ok(done.acks)
@@ -1396,6 +1369,7 @@ impl Publisher {
         }
         let mut flight = InFlight {
             deliveries: Vec::with_capacity(out.len() + letters.len() + flushed.records.len()),
+            changelog: Vec::new(),
             acks: covered.0,
         };
         for (key, value) in out.iter() {
@@ -1432,9 +1406,11 @@ impl Publisher {
         }
         // Awaited last first, so the first to resolve frees the most.
         flight.deliveries.reverse();
+        flight.changelog.reverse();
         self.letters += self.published.record(&out, &flushed);
         self.out = out;
-        if !flight.deliveries.is_empty() || !flight.acks.is_empty() {
+        if !flight.deliveries.is_empty() || !flight.changelog.is_empty() || !flight.acks.is_empty()
+        {
             if let Commits::Transactions { dirty, .. } = &mut self.commits {
                 *dirty = true;
             }
@@ -1457,7 +1433,7 @@ impl Publisher {
                     sink.enqueue_raw(&changelog.topic, key, value)
                 })
                 .await?;
-            flight.deliveries.push(d);
+            flight.changelog.push(d);
         }
         Ok(())
     }

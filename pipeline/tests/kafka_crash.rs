@@ -6,8 +6,9 @@
 //!
 //! Half-way the broker itself is restarted under the running instance.
 //!
-//! One instance (static group membership, so a restart takes its partitions back at once);
-//! sourcing is off, because its own state has no changelog yet.
+//! One instance (static group membership, so a restart takes its partitions back at once),
+//! sourcing off. The crashed instance writes a local snapshot every 700 ms, so most restarts
+//! restore a snapshot and then the changelog after it, some killed mid-write.
 //!
 //! Needs Kafka (started through deploy/local/kafka.sh; `KAFKA_BOOTSTRAP` for another one).
 //! `ALLOT_CRASH_KILLS` sets the number of kills (default 20).
@@ -58,14 +59,15 @@ async fn load(kafka: KafkaConfig, over: Duration) -> u64 {
 }
 
 /// A config file: static membership (a restarted instance takes its partitions back without
-/// waiting for the session timeout), exactly once, 100 ms commits, sourcing off.
-fn config_file(dir: &std::path::Path, member: &str) -> std::path::PathBuf {
+/// waiting for the session timeout), exactly once, 100 ms commits, sourcing off; `runtime`
+/// adds lines to the runtime section.
+fn config_file(dir: &std::path::Path, member: &str, runtime: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{member}.toml"));
     std::fs::write(
         &path,
         format!(
             "[runtime]\nprocessing = \"exactly_once\"\ncommit_interval_ms = 100\n\
-             availability_coalesce_ms = 20\n\n[sourcing]\nenabled = false\n\n\
+             availability_coalesce_ms = 20\n{runtime}\n[sourcing]\nenabled = false\n\n\
              [kafka.properties]\n\"group.instance.id\" = \"{member}\"\n\
              \"session.timeout.ms\" = \"10000\"\n"
         ),
@@ -82,8 +84,9 @@ fn caught_up(kafka: &KafkaConfig) -> bool {
         .all(|(_, _, committed, high)| high == 0 || committed == Some(high))
 }
 
-/// Runs one instance until its group has committed every input, then stops it gracefully.
-fn run_to_the_end(kafka: &KafkaConfig, config: &std::path::Path, timeout: Duration) {
+/// Runs one instance until its group has committed every input, then stops it gracefully;
+/// returns its log.
+fn run_to_the_end(kafka: &KafkaConfig, config: &std::path::Path, timeout: Duration) -> Vec<String> {
     let allot = Allot::start(
         kafka,
         "allot-crash",
@@ -98,9 +101,11 @@ fn run_to_the_end(kafka: &KafkaConfig, config: &std::path::Path, timeout: Durati
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    let log = allot.log();
     allot.signal("TERM");
     let (status, report) = allot.wait(Duration::from_secs(60));
     assert!(status.success(), "exit {status:?}\n{report}");
+    log
 }
 
 /// splitmix64, for the kill moments.
@@ -128,7 +133,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     // The fault-free run.
     run_to_the_end(
         &reference,
-        &config_file(dir.path(), "ref"),
+        &config_file(dir.path(), "ref", ""),
         Duration::from_secs(300),
     );
     let expected = common::last_availability(&reference).await;
@@ -145,9 +150,19 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
         .as_nanos() as u64;
     eprintln!("kill moments from seed {seed}");
     let loader = tokio::spawn(load(crashed.clone(), Duration::from_secs(40)));
-    let config = config_file(dir.path(), "crash");
+    // Local snapshots every 700 ms, so kills land before, during and after their writes and
+    // restores start from a snapshot and the changelog after it.
+    let state = dir.path().join("crash-state");
+    let config = config_file(
+        dir.path(),
+        "crash",
+        &format!(
+            "state_dir = \"{}\"\nsnapshot_interval_ms = 700\n",
+            state.display()
+        ),
+    );
     let applied = "allot_records_applied_total";
-    let (mut restored, mut mid_run) = (0, 0);
+    let (mut restored, mut from_snapshot, mut mid_run) = (0, 0, 0);
     let mut broker_restarted = false;
     for k in 0..kills {
         let mut allot = Allot::start(
@@ -183,28 +198,62 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
             }
         }
         std::thread::sleep(Duration::from_millis(next(&mut seed) % 1_500));
-        restored += allot
-            .log()
+        let log = allot.log();
+        let restores = log
             .iter()
-            .filter(|l| l.contains("allot: restored"))
-            .count();
+            .filter(|l| l.contains("allot: restored ") && l.contains(" positions from "));
+        for line in restores {
+            restored += 1;
+            from_snapshot += usize::from(line.contains("from a snapshot"));
+            assert!(
+                !log.iter().any(|l| l.contains("not using the snapshot")
+                    || l.contains("does not continue the snapshot")),
+                "kill {k}: a snapshot was refused:\n{}",
+                log.join("\n")
+            );
+        }
         mid_run += usize::from(allot.metric(applied) >= 1.0);
         allot.signal("KILL");
         let (status, _) = allot.wait(Duration::from_secs(10));
         assert!(!status.success(), "kill {k}: exited by itself: {status:?}");
     }
-    eprintln!("{kills} kills, {mid_run} after records were applied, {restored} restores");
+    eprintln!(
+        "{kills} kills, {mid_run} after records were applied, {restored} restores, \
+         {from_snapshot} from a snapshot"
+    );
     assert!(broker_restarted || kills < 2);
     assert!(
         restored > kills as usize / 2,
         "{restored} restores in {kills} starts"
     );
     assert!(
+        from_snapshot > kills as usize / 4,
+        "{from_snapshot} of {restored} restores from a snapshot"
+    );
+    assert!(
         mid_run > kills as usize / 2,
         "only {mid_run} of {kills} kills while processing"
     );
     assert_eq!(loader.await.expect("the loader"), n);
-    run_to_the_end(&crashed, &config, Duration::from_secs(300));
+    // The last start finds its snapshot damaged: it says so and restores from the whole
+    // changelog instead.
+    let snapshots: Vec<_> = std::fs::read_dir(&state)
+        .expect("the state folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .collect();
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let mut bytes = std::fs::read(&snapshots[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&snapshots[0], bytes).unwrap();
+    let log = run_to_the_end(&crashed, &config, Duration::from_secs(300));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("not using the snapshot") && l.contains("checksum")),
+        "the damaged snapshot was not reported:\n{}",
+        log.join("\n")
+    );
     let got = common::last_availability(&crashed).await;
 
     // The same skus, and for each the same final message, byte for byte (event times, every

@@ -1,6 +1,7 @@
 //! Changelog topics: compacted topics of allot's own state (raw bytes, not Avro), written
 //! beside the outputs and read back whole to restore the state after a restart.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -42,22 +43,29 @@ fn transient_retry<T>(
 }
 
 /// What [`read_changelog`] read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangelogRead {
     /// Records handed to the callback (tombstones included).
     pub records: u64,
     /// Their key and value bytes.
     pub bytes: u64,
+    /// Per partition, the end it was read to (its high watermark when the read began): the
+    /// offset the next read starts from to see only what was written after this one.
+    pub ends: BTreeMap<i32, i64>,
 }
 
-/// Reads every committed record of `topic` (all partitions, from the beginning to the end
-/// as it is when called) and hands each `(key, value)` to `apply` (`None`: a tombstone), in
-/// offset order per partition. Blocking; call it from a blocking task. Transactions left
-/// open by a crashed writer must have been aborted first (a new transactional producer of
-/// the same id does that), or the read waits for them up to `timeout`.
+/// Reads every committed record of `topic` (all partitions, from `from`'s offset where it
+/// names one, else the beginning, to the end as it is when called) and hands each
+/// `(key, value)` to `apply` (`None`: a tombstone), in offset order per partition.
+/// Blocking; call it from a blocking task. Transactions left open by a crashed writer must
+/// have been aborted first (a new transactional producer of the same id does that), or the
+/// read waits for them up to `timeout`. An offset in `from` past its partition's end, or for
+/// a partition the topic does not have, is an error (`from` belongs to another topic, e.g.
+/// one deleted and created again): nothing is read.
 pub fn read_changelog(
     config: &KafkaConfig,
     topic: &str,
+    from: &BTreeMap<i32, i64>,
     timeout: Duration,
     mut apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), String>,
 ) -> Result<ChangelogRead, KafkaError> {
@@ -78,18 +86,45 @@ pub fn read_changelog(
         .iter()
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect();
+    let stale = |partition: i32, reason: String| KafkaError::Restore {
+        topic: topic.to_owned(),
+        partition,
+        offset: from.get(&partition).copied().unwrap_or(-1),
+        reason,
+    };
+    if let Some(p) = from.keys().find(|p| !partitions.contains(p)) {
+        return Err(stale(
+            *p,
+            format!(
+                "the start offsets name partition {p}, which the topic does not have ({} \
+                 partitions)",
+                partitions.len()
+            ),
+        ));
+    }
+    let mut read = ChangelogRead::default();
     let mut ends = Vec::new();
     let mut tpl = TopicPartitionList::new();
     for &p in &partitions {
         let (low, high) =
             transient_retry(deadline, || consumer.fetch_watermarks(topic, p, timeout))?;
-        if high > low {
+        read.ends.insert(p, high);
+        let start = match from.get(&p) {
+            Some(&o) if o > high => {
+                return Err(stale(
+                    p,
+                    format!("the start offset {o} is past the partition's end {high}"),
+                ));
+            }
+            Some(&o) => o.max(low),
+            None => low,
+        };
+        if high > start {
             ends.push((p, high));
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
+            tpl.add_partition_offset(topic, p, Offset::Offset(start))
                 .map_err(|source| KafkaError::Consume { source })?;
         }
     }
-    let mut read = ChangelogRead::default();
     if ends.is_empty() {
         return Ok(read);
     }

@@ -1,0 +1,301 @@
+//! `allot run`'s state across restarts: at start, restore from the local snapshot (if
+//! `runtime.state_dir` holds one) and then the changelog from the offsets the snapshot
+//! covers, or from the whole changelog; while running and at a graceful stop, write
+//! snapshots.
+//!
+//! Invariant: a snapshot holds exactly the state the changelog has up to its offsets. It is
+//! taken only right after a flush has written everything applied to the changelog, every
+//! delivery is acknowledged and (exactly once) the transaction holding them is committed,
+//! with nothing read in between; its offsets are the changelog partitions' ends as this
+//! instance's acknowledged deliveries (and the restore before them) left them. A snapshot
+//! that cannot be read, or whose offsets do not fit the changelog topic, is ignored with a
+//! message and the state is restored from the whole changelog: snapshots are only a cache.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use allot_connectors::kafka::{
+    ChangelogRead, KafkaError, KafkaSource, changelog_topic, ensure_changelog, read_changelog,
+};
+use anyhow::Context;
+
+use super::{Acks, Changelog, Pipeline, Publisher};
+use crate::availability::{ChangelogBatch, RestoreError};
+use crate::config::AllotConfig;
+use crate::snapshot::{self, ChangelogOffsets};
+
+/// How long reading the changelog back may take.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Applies one changelog record to the engine or to sourcing, by its key's kind.
+fn restore_record(
+    pipeline: &mut Pipeline,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), RestoreError> {
+    let sourcing_record =
+        crate::availability::changelog::parse_key(key).is_ok_and(|(kind, _)| kind.is_sourcing());
+    if sourcing_record {
+        pipeline.sourcing.restore(key, value)
+    } else {
+        pipeline.engine.restore(key, value)
+    }
+}
+
+/// Reads `topic` from `from` (see [`read_changelog`]) into the pipeline. Reading blocks
+/// (librdkafka), so this worker thread is handed over meanwhile; each record is applied as
+/// it is read, not copied first (a changelog is as large as the state).
+fn read_into(
+    config: &AllotConfig,
+    topic: &str,
+    from: &BTreeMap<i32, i64>,
+    pipeline: &mut Pipeline,
+) -> Result<ChangelogRead, KafkaError> {
+    tokio::task::block_in_place(|| {
+        read_changelog(&config.kafka, topic, from, RESTORE_TIMEOUT, |key, value| {
+            restore_record(pipeline, key, value).map_err(|e| {
+                format!(
+                    "{e}: the record is unreadable or was written under another availability \
+                     config; fix the config, or delete the topic (and the snapshots in \
+                     runtime.state_dir) to rebuild the state from the inputs"
+                )
+            })
+        })
+    })
+}
+
+/// Where the snapshot of `topic` lives in `config`'s state folder, if it has one.
+fn snapshot_path(config: &AllotConfig, topic: &str) -> Option<PathBuf> {
+    let dir = config.runtime.state_dir.as_ref()?;
+    Some(dir.join(format!("{topic}.snap")))
+}
+
+/// Creates the changelog topic if needed and restores the pipeline (fresh, with `lanes`
+/// lanes open): from the snapshot and the changelog after it, or from the whole changelog.
+/// Runs before any input is read, so the state is the one the last committed offsets belong
+/// to.
+pub(super) async fn restore_changelog(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+    lanes: u32,
+) -> anyhow::Result<Changelog> {
+    let topic = changelog_topic(&config.kafka, "availability");
+    ensure_changelog(&config.kafka, &topic)
+        .await
+        .with_context(|| format!("failed to create the changelog topic {topic}"))?;
+    if let Some(dir) = &config.runtime.state_dir {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "failed to create runtime.state_dir {}; point it at a writable folder of this \
+                 instance's own, or unset it",
+                dir.display()
+            )
+        })?;
+    }
+    let started = Instant::now();
+    let mut from = BTreeMap::new();
+    // (records, seconds) read from the snapshot, if one was used
+    let mut from_snapshot = None;
+    if let Some(path) = snapshot_path(config, &topic).filter(|p| p.exists()) {
+        let mut records = 0u64;
+        let read = tokio::task::block_in_place(|| {
+            snapshot::read(&path, |key, value| {
+                records += 1;
+                restore_record(pipeline, key, value)
+            })
+        });
+        match read {
+            Ok(offsets) => {
+                from = offsets.into_iter().map(|(p, o)| (p as i32, o)).collect();
+                from_snapshot = Some((records, started.elapsed().as_secs_f64()));
+            }
+            Err(e) => {
+                eprintln!(
+                    "allot: not using the snapshot: {e}; restoring from the whole changelog {topic}"
+                );
+                pipeline.fresh_state(config, lanes)?;
+            }
+        }
+    }
+    let mut read = read_into(config, &topic, &from, pipeline);
+    if let Err(e) = &read
+        && from_snapshot.is_some()
+    {
+        eprintln!(
+            "allot: the changelog {topic} does not continue the snapshot ({e}); restoring from \
+             the whole changelog"
+        );
+        pipeline.fresh_state(config, lanes)?;
+        from_snapshot = None;
+        read = read_into(config, &topic, &BTreeMap::new(), pipeline);
+    }
+    let read = read.with_context(|| format!("failed to restore from the changelog {topic}"))?;
+    if read.records > 0 || from_snapshot.is_some() {
+        pipeline.engine.restore_finish();
+        pipeline.engine.reset_pacing();
+        pipeline
+            .sourcing
+            .restore_finish()
+            .with_context(|| format!("failed to restore sourcing from the changelog {topic}"))?;
+        let snapshot = match from_snapshot {
+            Some((records, secs)) => {
+                format!("a snapshot of {records} records ({secs:.2} s) and ")
+            }
+            None => String::new(),
+        };
+        eprintln!(
+            "allot: restored {} positions from {snapshot}{} changelog records ({:.1} MiB) of \
+             {topic} in {:.2} s",
+            pipeline.engine.positions(),
+            read.records,
+            read.bytes as f64 / (1024.0 * 1024.0),
+            started.elapsed().as_secs_f64()
+        );
+        if config.sourcing.enabled {
+            eprintln!(
+                "allot: restored sourcing: {} open orders, {} order ids remembered, {} orders \
+                 queued",
+                pipeline.sourcing.open_orders(),
+                pipeline.sourcing.remembered_orders(),
+                pipeline.sourcing.pending(),
+            );
+        }
+    }
+    Ok(Changelog {
+        topic: Arc::from(topic.as_str()),
+        batch: ChangelogBatch::default(),
+        ends: read.ends,
+        snapshots: snapshot_path(config, &topic).map(|path| Snapshots {
+            path,
+            interval: Some(Duration::from_millis(config.runtime.snapshot_interval_ms))
+                .filter(|i| !i.is_zero()),
+            last: Instant::now(),
+            writing: None,
+        }),
+    })
+}
+
+/// The snapshots of one changelog: where, how often, and the write in progress.
+pub(super) struct Snapshots {
+    path: PathBuf,
+    interval: Option<Duration>,
+    last: Instant,
+    writing: Option<tokio::task::JoinHandle<Result<Written, snapshot::SnapshotError>>>,
+}
+
+/// A snapshot written: records, bytes of records, seconds copying the state, seconds writing.
+struct Written(usize, usize, f64, f64);
+
+impl Snapshots {
+    /// Whether the interval has passed since the last snapshot.
+    pub(super) fn due(&self) -> bool {
+        self.interval.is_some_and(|i| self.last.elapsed() >= i)
+    }
+
+    /// Waits for the snapshot being written, if any, and says how it went. A failure keeps
+    /// the previous snapshot (the write is atomic) and is not fatal: a cache.
+    pub(super) async fn finish(&mut self) {
+        let Some(writing) = self.writing.take() else {
+            return;
+        };
+        match writing.await {
+            Ok(Ok(Written(records, bytes, copy, write))) => eprintln!(
+                "allot: snapshot of {records} records ({:.1} MiB) written to {} (copy {copy:.2} \
+                 s, write {write:.2} s)",
+                bytes as f64 / (1024.0 * 1024.0),
+                self.path.display()
+            ),
+            Ok(Err(e)) => eprintln!(
+                "allot: could not write a snapshot ({e}); the previous one stays; check the \
+                 free space and permissions of runtime.state_dir"
+            ),
+            Err(e) => eprintln!("allot: writing a snapshot panicked ({e})"),
+        }
+    }
+}
+
+impl Publisher {
+    /// Writes a snapshot if one is due (see [`Snapshots`]).
+    pub(super) async fn snapshot_if_due(
+        &mut self,
+        pipeline: &mut Pipeline,
+        acks: &mut Acks,
+        source: &KafkaSource,
+    ) -> anyhow::Result<()> {
+        let Some(snapshots) = self.changelog.as_mut().and_then(|c| c.snapshots.as_mut()) else {
+            return Ok(());
+        };
+        if snapshots.writing.as_ref().is_some_and(|w| w.is_finished()) {
+            snapshots.finish().await; // says how it went
+        }
+        let due = snapshots.due();
+        if due {
+            self.snapshot(pipeline, acks, source, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes everything applied (changelog included), waits for every delivery, commits
+    /// (exactly once: beginning the next transaction if `reopen`), then copies the state and
+    /// writes it to the snapshot file on a blocking thread (the previous write is awaited
+    /// first). Does nothing without a state folder.
+    pub(super) async fn snapshot(
+        &mut self,
+        pipeline: &mut Pipeline,
+        acks: &mut Acks,
+        source: &KafkaSource,
+        reopen: bool,
+    ) -> anyhow::Result<()> {
+        if self
+            .changelog
+            .as_ref()
+            .is_none_or(|c| c.snapshots.is_none())
+        {
+            return Ok(());
+        }
+        if pipeline.unflushed_since.is_some() || !acks.0.is_empty() {
+            self.publish(pipeline, acks, source).await?;
+        }
+        self.drain(source).await?;
+        self.commit(source, reopen)
+            .await
+            .context("failed to commit before a snapshot")?;
+        let copying = Instant::now();
+        let mut batch = ChangelogBatch::default();
+        pipeline.engine.changelog_all(&mut batch);
+        pipeline.sourcing.changelog_all(&mut batch);
+        let copy = copying.elapsed().as_secs_f64();
+        let offsets: ChangelogOffsets = self
+            .changelog_ends
+            .iter()
+            .map(|(p, o)| (*p as u32, *o))
+            .collect();
+        let snapshots = self
+            .changelog
+            .as_mut()
+            .and_then(|c| c.snapshots.as_mut())
+            .expect("checked above");
+        snapshots.finish().await;
+        let path = snapshots.path.clone();
+        snapshots.last = Instant::now();
+        snapshots.writing = Some(tokio::task::spawn_blocking(move || {
+            let writing = Instant::now();
+            let bytes = batch
+                .iter()
+                .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+                .sum();
+            snapshot::write(&path, &offsets, &batch)
+                .map(|()| Written(batch.len(), bytes, copy, writing.elapsed().as_secs_f64()))
+        }));
+        Ok(())
+    }
+
+    /// Waits for the snapshot being written, if any.
+    pub(super) async fn finish_snapshot(&mut self) {
+        if let Some(s) = self.changelog.as_mut().and_then(|c| c.snapshots.as_mut()) {
+            s.finish().await;
+        }
+    }
+}
