@@ -64,10 +64,11 @@ start_one() {
   require_port_free "$port" "allot-$i HTTP" ALLOT_INSTANCE_BASE_PORT
   mkdir -p "$dir"
   [[ -f "$dir/allot.log" ]] && mv -f "$dir/allot.log" "$dir/allot.log.prev"
-  # The state folder is the working directory: issue 5's snapshots go there.
+  # The instance's folder is its working directory; its snapshots go to state/ in it.
   (
     cd "$dir"
     ALLOT__RUNTIME__INSTANCE_NAME="allot-$i" \
+    ALLOT__RUNTIME__STATE_DIR="$dir/state" \
     ALLOT__KAFKA__CLIENT_ID="allot-$i" \
     ALLOT__KAFKA__GROUP_ID="$ALLOT_GROUP" \
     ALLOT__KAFKA__BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP" \
