@@ -15,6 +15,11 @@
 //! (b) runs in a fresh process (this example re-run with `RESTORE_SNAPSHOT` set), which
 //! pays for faulting in new memory as an instance restoring on assignment does.
 //!
+//! With `RESTORE_KAFKA` set to a bootstrap address (`deploy/local/kafka.sh start` runs one at
+//! 127.0.0.1:9092), it also writes the records to a changelog topic of their own (4
+//! partitions) and (c) restores a fresh engine from that topic through the broker with
+//! `read_changelog`, the path `allot run` takes at start, `RESTORE_RUNS` times.
+//!
 //! `RESTORE_LOCATIONS` (default 1,000) sets the locations per sku. With `RESTORE_WINDOW=1`
 //! all events fall inside one hour under the default 24 h window, so every event id (1.25
 //! per key) is in the dedupe window and in the changelog too: the worst case.
@@ -22,6 +27,10 @@
 use std::time::Instant;
 
 use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine, ChangelogBatch};
+use allot_connectors::ConnectorMetrics;
+use allot_connectors::kafka::{
+    KafkaConfig, KafkaSink, changelog_topic, ensure_changelog, read_changelog,
+};
 use allot_pipeline::snapshot;
 use allot_schemas::{
     AdjustmentKind, AnyRecord, InventoryAdjustment, PosLine, PosLineKind, PosTransaction,
@@ -105,6 +114,62 @@ fn build(n: u64, locations: u64) -> AvailabilityEngine {
         }
     }
     engine
+}
+
+/// (c): writes `log` to a fresh changelog topic on the broker at `bootstrap`; returns its
+/// config, its name and the seconds the write took.
+fn to_broker(bootstrap: &str, log: &ChangelogBatch) -> (KafkaConfig, String, f64) {
+    let config = KafkaConfig {
+        bootstrap_servers: bootstrap.into(),
+        topic_prefix: format!("restore-rate-{}-{}.", std::process::id(), log.len()),
+        group_id: "restore-rate".into(),
+        partitions: 4,
+        ..KafkaConfig::default()
+    };
+    let topic = changelog_topic(&config, "availability");
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let started = Instant::now();
+    runtime.block_on(async {
+        ensure_changelog(&config, &topic)
+            .await
+            .expect("create the changelog topic");
+        let sink = KafkaSink::new(&config, ConnectorMetrics::unregistered()).expect("a producer");
+        let name: std::sync::Arc<str> = topic.as_str().into();
+        let mut pending = std::collections::VecDeque::new();
+        for (key, value) in log.iter() {
+            loop {
+                match sink.enqueue_raw(&name, key, value) {
+                    Ok(d) => break pending.push_back(d),
+                    Err(_) if !pending.is_empty() => {
+                        for _ in 0..pending.len() / 2 + 1 {
+                            pending.pop_front().expect("pending").await.expect("delivered");
+                        }
+                    }
+                    Err(e) => panic!("cannot write the changelog: {e}"),
+                }
+            }
+        }
+        for d in pending {
+            d.await.expect("delivered");
+        }
+    });
+    (config, topic, started.elapsed().as_secs_f64())
+}
+
+/// (c): restores a fresh engine from `topic`; returns the seconds and the engine.
+fn from_broker(config: &KafkaConfig, topic: &str) -> (f64, AvailabilityEngine) {
+    let started = Instant::now();
+    let mut engine = AvailabilityEngine::new(self::config());
+    read_changelog(
+        config,
+        topic,
+        &Default::default(),
+        std::time::Duration::from_secs(600),
+        |key, value| engine.restore(key, value).map_err(|e| e.to_string()),
+    )
+    .expect("read the changelog");
+    engine.restore_finish();
+    (started.elapsed().as_secs_f64(), engine)
 }
 
 /// The child process of (b): restores the snapshot at `path` and prints the seconds taken
@@ -201,5 +266,23 @@ fn main() {
             );
         }
         let _ = std::fs::remove_file(&path);
+        if let Ok(bootstrap) = std::env::var("RESTORE_KAFKA") {
+            let (kafka, topic, wrote) = to_broker(&bootstrap, &log);
+            println!(
+                "{n:>11}   (c) changelog topic {topic}: written in {wrote:.1} s ({:.0} \
+                 records/s)",
+                log.len() as f64 / wrote
+            );
+            for run in 0..runs {
+                let (secs, engine) = from_broker(&kafka, &topic);
+                assert_eq!(engine.state_size().positions, expected.positions);
+                println!(
+                    "{n:>11}   (c) restored through the broker in {secs:.2} s: {:.0} keys/s, \
+                     run {}",
+                    n as f64 / secs,
+                    run + 1
+                );
+            }
+        }
     }
 }
