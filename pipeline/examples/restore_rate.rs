@@ -26,11 +26,11 @@
 
 use std::time::Instant;
 
-use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine, ChangelogBatch};
 use allot_connectors::ConnectorMetrics;
 use allot_connectors::kafka::{
     KafkaConfig, KafkaSink, changelog_topic, ensure_changelog, read_changelog,
 };
+use allot_pipeline::availability::{AvailabilityConfig, AvailabilityEngine, ChangelogBatch};
 use allot_pipeline::snapshot;
 use allot_schemas::{
     AdjustmentKind, AnyRecord, InventoryAdjustment, PosLine, PosLineKind, PosTransaction,
@@ -142,7 +142,11 @@ fn to_broker(bootstrap: &str, log: &ChangelogBatch) -> (KafkaConfig, String, f64
                     Ok(d) => break pending.push_back(d),
                     Err(_) if !pending.is_empty() => {
                         for _ in 0..pending.len() / 2 + 1 {
-                            pending.pop_front().expect("pending").await.expect("delivered");
+                            pending
+                                .pop_front()
+                                .expect("pending")
+                                .await
+                                .expect("delivered");
                         }
                     }
                     Err(e) => panic!("cannot write the changelog: {e}"),
