@@ -94,10 +94,7 @@ impl SourcingProcessor {
         for &key in &dirty {
             let name = key.to_be_bytes();
             match self.open.get(&key) {
-                Some(open) => {
-                    open.order.write_avro(out.begin(Kind::OpenOrder, &name));
-                    out.end();
-                }
+                Some(_) => self.write_open(key, out),
                 None => out.tombstone(Kind::OpenOrder, &name),
             }
         }
@@ -105,13 +102,7 @@ impl SourcingProcessor {
         self.log.open = dirty;
         // Queued orders: written while there are any, and once more (empty) after.
         if first || self.log.queued || !self.pending.is_empty() {
-            let buf = out.begin(Kind::Queued, b"");
-            put_u64(buf, self.pending.len() as u64);
-            for (order, modified) in &self.pending {
-                buf.push(u8::from(*modified));
-                order.write_avro(buf);
-            }
-            out.end();
+            self.write_queued(out);
             self.log.queued = !self.pending.is_empty();
         }
         // New order ids, in chunks; chunks whose ids have all been evicted, tombstoned.
@@ -122,16 +113,7 @@ impl SourcingProcessor {
             let stop = end.min(start + CHUNK_IDS as u64);
             let seq = self.log.next_chunk;
             self.log.next_chunk += 1;
-            let buf = out.begin(Kind::OrderIds, &seq.to_be_bytes());
-            put_u64(buf, start);
-            put_u64(buf, stop - start);
-            let mut prev = 0i64;
-            for (time, id) in self.seen.range(start, stop) {
-                put_i64(buf, time.wrapping_sub(prev));
-                buf.extend_from_slice(&(id as u64).to_le_bytes());
-                prev = time;
-            }
-            out.end();
+            self.write_chunk(seq, start, stop, out);
             self.log.chunks.push_back((seq, stop));
             self.log.ids_logged = stop;
         }
@@ -163,36 +145,15 @@ impl SourcingProcessor {
         let mut open: Vec<u64> = self.open.keys().copied().collect();
         open.sort_unstable();
         for key in open {
-            self.open[&key]
-                .order
-                .write_avro(out.begin(Kind::OpenOrder, &key.to_be_bytes()));
-            out.end();
+            self.write_open(key, out);
         }
-        let buf = out.begin(Kind::Queued, b"");
-        put_u64(buf, self.pending.len() as u64);
-        for (order, modified) in &self.pending {
-            buf.push(u8::from(*modified));
-            order.write_avro(buf);
-        }
-        out.end();
+        self.write_queued(out);
         let evicted = self.seen.evicted();
-        let mut write_chunk = |seq: u64, start: u64, stop: u64| {
-            let buf = out.begin(Kind::OrderIds, &seq.to_be_bytes());
-            put_u64(buf, start);
-            put_u64(buf, stop - start);
-            let mut prev = 0i64;
-            for (time, id) in self.seen.range(start, stop) {
-                put_i64(buf, time.wrapping_sub(prev));
-                buf.extend_from_slice(&(id as u64).to_le_bytes());
-                prev = time;
-            }
-            out.end();
-        };
         // Chunks written and not tombstoned yet, from the first id still remembered.
         let mut start = evicted;
         for &(seq, stop) in &self.log.chunks {
             if stop > evicted {
-                write_chunk(seq, start.max(evicted), stop);
+                self.write_chunk(seq, start.max(evicted), stop, out);
             }
             start = stop;
         }
@@ -200,12 +161,45 @@ impl SourcingProcessor {
         let mut seq = self.log.next_chunk;
         while start < end {
             let stop = end.min(start + CHUNK_IDS as u64);
-            write_chunk(seq, start, stop);
+            self.write_chunk(seq, start, stop, out);
             seq += 1;
             start = stop;
         }
         out.begin(Kind::SourcingMeta, b"")
             .extend_from_slice(&meta_body(evicted, seq, self.pools_kept_from));
+        out.end();
+    }
+
+    /// The record of an open order (`key` must be in `open`).
+    fn write_open(&self, key: u64, out: &mut ChangelogBatch) {
+        self.open[&key]
+            .order
+            .write_avro(out.begin(Kind::OpenOrder, &key.to_be_bytes()));
+        out.end();
+    }
+
+    /// The record of the queued orders (empty when none are).
+    fn write_queued(&self, out: &mut ChangelogBatch) {
+        let buf = out.begin(Kind::Queued, b"");
+        put_u64(buf, self.pending.len() as u64);
+        for (order, modified) in &self.pending {
+            buf.push(u8::from(*modified));
+            order.write_avro(buf);
+        }
+        out.end();
+    }
+
+    /// Chunk `seq` of the order-id window: the ids inserted at indexes `start..stop`.
+    fn write_chunk(&self, seq: u64, start: u64, stop: u64, out: &mut ChangelogBatch) {
+        let buf = out.begin(Kind::OrderIds, &seq.to_be_bytes());
+        put_u64(buf, start);
+        put_u64(buf, stop - start);
+        let mut prev = 0i64;
+        for (time, id) in self.seen.range(start, stop) {
+            put_i64(buf, time.wrapping_sub(prev));
+            buf.extend_from_slice(&(id as u64).to_le_bytes());
+            prev = time;
+        }
         out.end();
     }
 
