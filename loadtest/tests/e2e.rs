@@ -105,7 +105,10 @@ fn a_tiny_e2e_run_sees_every_record_and_reports_sane_figures() {
     assert_eq!(r["passthrough"]["records"], n);
     assert_eq!(r["allot"]["records"], n);
     assert_eq!(r["allot"]["run"]["input_records"], n);
-    assert_eq!(r["allot"]["committed"], n);
+    // The group commits the event topics; the reference topics are read outside it (e2e
+    // itself checks the group committed the end of every topic it reads).
+    let committed = r["allot"]["committed"].as_u64().expect("committed");
+    assert!(committed > 0 && committed < n, "{committed} of {n}");
     let opening = r["workload"]["opening_records"].as_u64().expect("opening");
     assert!(opening > 0 && opening < n, "{opening} of {n}");
 
@@ -122,9 +125,9 @@ fn a_tiny_e2e_run_sees_every_record_and_reports_sane_figures() {
     let eos = &r["exactly_once"][0];
     assert_eq!(eos["commit_interval_ms"], 200, "{eos:#}");
     assert_eq!(eos["allot"]["records"], n);
-    assert_eq!(eos["allot"]["committed"], n);
+    assert_eq!(eos["allot"]["committed"], committed);
     let ratio = f(&eos["ratio_to_at_least_once"]);
-    assert_eq!(eos["at_least_once"]["committed"], n);
+    assert_eq!(eos["at_least_once"]["committed"], committed);
     let expected =
         f(&eos["allot"]["records_per_sec"]) / f(&eos["at_least_once"]["records_per_sec"]);
     assert!(ratio > 0.0 && (ratio - expected).abs() < 1e-9, "{eos:#}");

@@ -179,6 +179,26 @@ impl Pipeline {
         }
     }
 
+    /// Takes one record of a global table (reference data, read whole by every instance
+    /// outside the group; see [`reference_topics`]).
+    pub fn accept_table(
+        &mut self,
+        kafka: &allot_connectors::kafka::KafkaConfig,
+        consumed: Consumed,
+    ) {
+        let name = kafka.topic_name(consumed.topic);
+        self.input_bytes += consumed.bytes as u64;
+        self.accept_in(
+            0,
+            Origin {
+                topic: &name,
+                partition: consumed.partition,
+                offset: consumed.offset,
+            },
+            &consumed.record,
+        );
+    }
+
     /// Whether the oldest unpublished change has waited the coalescing bound, or a sku held
     /// back by pacing is due.
     pub fn flush_due(&self) -> bool {
@@ -705,6 +725,72 @@ fn input_topics() -> Vec<Topic> {
     Topic::inputs().collect()
 }
 
+/// The reference-data topics (compacted inputs: locations, safety-stock policies, sourcing
+/// rules, the price book). `allot run` reads them as global tables: every instance reads
+/// every partition, outside the consumer group.
+pub fn reference_topics() -> Vec<Topic> {
+    Topic::inputs()
+        .filter(|t| t.retention() == allot_schemas::Retention::Compacted)
+        .collect()
+}
+
+/// The input topics shared out by the consumer group: the inputs that are not reference data.
+fn event_topics() -> Vec<Topic> {
+    Topic::inputs()
+        .filter(|t| t.retention() != allot_schemas::Retention::Compacted)
+        .collect()
+}
+
+/// How long reading the reference topics to their end at start may take.
+const TABLES_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Reads the reference topics to the end they have now, applying every record, before the
+/// instance takes part in the group; returns the reader, which the loop keeps following.
+async fn read_tables(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+    connector_metrics: &ConnectorMetrics,
+) -> anyhow::Result<KafkaSource> {
+    let dlq_sink = KafkaSink::new(&config.kafka, connector_metrics.clone())?;
+    let mut kafka = config.kafka.clone();
+    // Its own consumer, never in a group: its group id only names it to the brokers.
+    kafka.group_id = format!(
+        "{}-tables-{}",
+        config.kafka.group_id, config.runtime.instance_name
+    );
+    let tables = KafkaSource::read_all(
+        &kafka,
+        &reference_topics(),
+        dlq_sink,
+        connector_metrics.clone(),
+    )
+    .context("failed to assign the reference topics; check kafka.bootstrap_servers")?;
+    let started = Instant::now();
+    let ends = tokio::task::block_in_place(|| tables.ends(Duration::from_secs(10)))
+        .context("failed to read the reference topics' ends")?;
+    let mut n = 0u64;
+    while !tables.reached(&ends)? {
+        anyhow::ensure!(
+            started.elapsed() < TABLES_TIMEOUT,
+            "the reference topics were not read to their end within {TABLES_TIMEOUT:?} ({n} \
+             records read)"
+        );
+        match tokio::time::timeout(Duration::from_millis(200), tables.next()).await {
+            Ok(consumed) => {
+                let consumed = consumed.context("failed to read a reference topic")?;
+                pipeline.accept_table(&config.kafka, consumed);
+                n += 1;
+            }
+            Err(_) => continue,
+        }
+    }
+    eprintln!(
+        "allot: read {n} reference records (locations, policies, rules, prices) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(tables)
+}
+
 fn write_outputs(
     writer: Option<&mut DataSetWriter>,
     codec: &ConfluentCodec,
@@ -779,7 +865,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     // First, so a SIGTERM during start-up is a graceful stop, not the default kill.
     let mut signals = Signals::listen().context("failed to listen for SIGTERM and SIGINT")?;
     let (registry, metrics, connector_metrics) = registries()?;
-    let inputs = input_topics();
+    let inputs = event_topics();
     let exactly_once = config.runtime.processing == Processing::ExactlyOnce;
     let mut consumer_config = config.kafka.clone();
     let sink = if exactly_once {
@@ -826,10 +912,12 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let readiness = source.readiness();
     let (server, view) = serve_http(config, &registry, readiness.clone()).await?;
     let mut pauses = Pauses::new(metrics.clone());
-    let mut pipeline = Pipeline::new(config, metrics, connector_metrics);
+    let mut pipeline = Pipeline::new(config, metrics, connector_metrics.clone());
     pipeline.load_rules(config)?;
     pipeline.view = view;
     pipeline.paced_since = Some(Instant::now());
+    // The reference data first, whole: every instance needs all locations and policies.
+    let tables = read_tables(config, &mut pipeline, &connector_metrics).await?;
     let mut lanes = Lanes::default();
     match source.partitions(Duration::from_secs(10)) {
         Ok(partitions) => {
@@ -868,6 +956,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let mut stopped_by = None;
     // Kept across iterations, never dropped half-way: `next` may be dead-lettering a message.
     let mut next = Box::pin(source.next());
+    let mut next_table = Box::pin(tables.next());
     let topic_names: Vec<String> = Topic::ALL
         .iter()
         .map(|t| config.kafka.topic_name(*t))
@@ -907,6 +996,12 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
                 }
             }
             acked = publisher.ack_oldest(&source), if publisher.in_flight() > 0 => acked?,
+            // Reference data keeps arriving; applied like input, never committed (every
+            // start reads the tables whole).
+            consumed = &mut next_table => {
+                next_table.set(tables.next());
+                pipeline.accept_table(&config.kafka, consumed.context("failed to read a reference topic")?);
+            }
             consumed = &mut next => {
                 next.set(source.next());
                 take(&mut pipeline, &mut acks, consumed.context("failed to read from Kafka")?);
@@ -949,6 +1044,8 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         }
     }
     drop(next);
+    drop(next_table);
+    drop(tables);
     readiness.shutting_down();
     if let Some(signal) = stopped_by {
         eprintln!(

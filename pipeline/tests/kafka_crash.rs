@@ -78,7 +78,11 @@ fn config_file(dir: &std::path::Path, member: &str, runtime: &str) -> std::path:
 
 /// Whether the group has committed the end of every input partition.
 fn caught_up(kafka: &KafkaConfig) -> bool {
-    let inputs: Vec<Topic> = Topic::inputs().collect();
+    // What the group reads and commits: the event topics (reference topics are global
+    // tables, read outside the group, nothing committed).
+    let inputs: Vec<Topic> = Topic::inputs()
+        .filter(|t| t.retention() != Retention::Compacted)
+        .collect();
     common::committed_and_ends(kafka, &inputs)
         .into_iter()
         .all(|(_, _, committed, high)| high == 0 || committed == Some(high))

@@ -262,6 +262,99 @@ impl KafkaSource {
         })
     }
 
+    /// Reads every partition of `topics` from the beginning, outside any consumer group
+    /// (manual assignment, nothing committed, read_committed): a *global table* that every
+    /// instance holds whole, such as the reference data. Decodes and dead-letters like a
+    /// group member; no [`GroupEvent`] ever comes. [`ends`](Self::ends) and
+    /// [`reached`](Self::reached) tell when it has read what was there at start.
+    pub fn read_all(
+        config: &KafkaConfig,
+        topics: &[Topic],
+        dead_letter_sink: KafkaSink,
+        metrics: ConnectorMetrics,
+    ) -> Result<Self, KafkaError> {
+        config.validate().map_err(KafkaError::Config)?;
+        let group = Arc::new(Group {
+            defer: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            events: Mutex::new(VecDeque::new()),
+            notify: tokio::sync::Notify::new(),
+            readiness: Arc::new(Readiness::new()),
+        });
+        let context = SourceContext {
+            config: config.clone(),
+            metrics: metrics.clone(),
+            group: group.clone(),
+        };
+        let consumer: StreamConsumer<SourceContext> = config
+            .consumer_config()
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create_with_context(context)
+            .map_err(|source| KafkaError::Client {
+                client: "consumer",
+                source,
+            })?;
+        let mut source = Self {
+            consumer,
+            codec: ConfluentCodec::new(Arc::new(StaticResolver::new()) as Arc<dyn SchemaResolver>),
+            names: Topic::ALL.iter().map(|t| config.topic_name(*t)).collect(),
+            topics: topics.to_vec(),
+            dead_letters: DeadLetters::new(config.client_id.clone(), metrics.clone()),
+            config: config.clone(),
+            dead_letter_sink,
+            metrics,
+            registry: None,
+            group,
+        };
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in source.partitions(Duration::from_secs(30))? {
+            tpl.add_partition_offset(&source.names[topic as usize], partition, Offset::Beginning)
+                .map_err(|source| KafkaError::Consume { source })?;
+        }
+        source
+            .consumer
+            .assign(&tpl)
+            .map_err(|source| KafkaError::Consume { source })?;
+        source.topics = topics.to_vec();
+        Ok(source)
+    }
+
+    /// The high watermark of every non-empty partition of the topics read (blocking, up to
+    /// `timeout` per request): where the data that exists now ends.
+    pub fn ends(&self, timeout: Duration) -> Result<Vec<(Topic, i32, i64)>, KafkaError> {
+        let mut ends = Vec::new();
+        for (topic, partition) in self.partitions(timeout)? {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&self.names[topic as usize], partition, timeout)
+                .map_err(|source| KafkaError::Consume { source })?;
+            // An empty partition (or one compacted to nothing) has nothing to wait for.
+            if high > low {
+                ends.push((topic, partition, high));
+            }
+        }
+        Ok(ends)
+    }
+
+    /// Whether this consumer's position has reached every `(topic, partition, end)` (control
+    /// records of transactions move the position without a message).
+    pub fn reached(&self, ends: &[(Topic, i32, i64)]) -> Result<bool, KafkaError> {
+        let positions = self
+            .consumer
+            .position()
+            .map_err(|source| KafkaError::Consume { source })?;
+        Ok(ends.iter().all(|&(topic, partition, end)| {
+            matches!(
+                positions
+                    .find_partition(&self.names[topic as usize], partition)
+                    .map(|e| e.offset()),
+                Some(Offset::Offset(o)) if o >= end
+            )
+        }))
+    }
+
     /// Like [`new`](Self::new), with schema ids from a Schema Registry: a message naming an
     /// id that is not cached yet is decoded after fetching the schema (`GET
     /// /schemas/ids/{id}`); only an id the registry does not know is dead-lettered. If the

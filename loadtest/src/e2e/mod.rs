@@ -307,6 +307,16 @@ fn input_names(config: &KafkaConfig) -> Vec<String> {
     Topic::inputs().map(|t| config.topic_name(t)).collect()
 }
 
+/// The inputs `allot run`'s consumer group reads and commits: the event topics. The
+/// reference topics (compacted) are global tables every instance reads whole, outside the
+/// group, committing nothing.
+fn group_input_names(config: &KafkaConfig) -> Vec<String> {
+    Topic::inputs()
+        .filter(|t| t.retention() != allot_schemas::Retention::Compacted)
+        .map(|t| config.topic_name(t))
+        .collect()
+}
+
 async fn create(config: &KafkaConfig, created: &mut Created) -> anyhow::Result<()> {
     created.deployments.push(config.clone());
     created.groups.push(config.group_id.clone());
@@ -626,7 +636,7 @@ async fn allot_throughput(
             ", exactly once, commit interval {ms} ms"
         ))
     ));
-    let watch = GroupWatch::new(config, &input_names(config))?;
+    let watch = GroupWatch::new(config, &group_input_names(config))?;
     let mut process = AllotProcess::spawn(
         bin,
         config,
@@ -665,10 +675,13 @@ async fn allot_throughput(
         run.input_records,
         options.idle_exit_ms
     );
-    let committed = watch.progress().await?.committed;
+    let progress = watch.progress().await?;
+    let committed = progress.committed;
     anyhow::ensure!(
-        committed == n,
-        "allot run read all {n} records but its group committed {committed}"
+        committed == progress.end,
+        "allot run read all {n} records but its group committed {committed} of the {} in \
+         the topics it reads as a group",
+        progress.end
     );
     let consume_secs = run.elapsed_secs - options.idle_exit_ms as f64 / 1000.0;
     anyhow::ensure!(
@@ -962,7 +975,7 @@ impl LatencyPhase<'_> {
             Offset::End,
             now_ms(),
         )?;
-        let watch = GroupWatch::new(config, &input_names(config))?;
+        let watch = GroupWatch::new(config, &group_input_names(config))?;
         let mut process = AllotProcess::spawn(
             self.bin,
             config,
@@ -978,7 +991,8 @@ impl LatencyPhase<'_> {
             }
             // A query can fail while the new topics settle; the timeout below bounds retries.
             if let Ok(p) = watch.progress().await
-                && p.end == opening
+                && p.end > 0
+                && p.end <= opening
                 && p.caught_up()
             {
                 break;
