@@ -916,8 +916,6 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     pipeline.load_rules(config)?;
     pipeline.view = view;
     pipeline.paced_since = Some(Instant::now());
-    // The reference data first, whole: every instance needs all locations and policies.
-    let tables = read_tables(config, &mut pipeline, &connector_metrics).await?;
     let mut lanes = Lanes::default();
     match source.partitions(Duration::from_secs(10)) {
         Ok(partitions) => {
@@ -937,6 +935,9 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     } else {
         None
     };
+    // Then the reference data, whole (every instance needs all locations and policies): after
+    // the restore, so a restore that falls back to a fresh state cannot discard it.
+    let tables = read_tables(config, &mut pipeline, &connector_metrics).await?;
     let commits = if exactly_once {
         Commits::Transactions {
             interval: Duration::from_millis(config.runtime.commit_interval_ms),
