@@ -216,8 +216,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 max_records: args.max_records,
                 idle_exit_ms: args.idle_exit_ms,
             };
-            let report = rt.block_on(runtime::run_kafka(&config, limits))?;
-            out(&format!("{report}\n"))?;
+            let report = rt.block_on(runtime::run_kafka(&config, limits));
+            // A consumer close that librdkafka cannot finish (see `CloseWatch`) is left on
+            // its blocking thread: do not wait for it at exit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            out(&format!("{}\n", report?))?;
             Ok(())
         }
         Command::Replay(args) => {

@@ -16,7 +16,7 @@ pub use admin::{delete_topics, ensure_changelog, ensure_topics};
 pub use changelog::{ChangelogRead, changelog_topic, read_changelog};
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};
-pub use source::{Consumed, GroupEvent, KafkaSource};
+pub use source::{CloseWatch, Consumed, GroupEvent, KafkaSource};
 
 use allot_schemas::{CodecError, Topic};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};

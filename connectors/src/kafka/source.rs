@@ -13,8 +13,7 @@ use allot_schemas::{
     AnyRecord, CodecError, ConfluentCodec, DeadLetter, SchemaResolver, StaticResolver, Topic,
 };
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, RebalanceProtocol,
-    StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, StreamConsumer,
 };
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
@@ -61,6 +60,28 @@ pub enum GroupEvent {
     },
 }
 
+/// Watches a [`KafkaSource::close`] from another thread.
+#[derive(Clone)]
+pub struct CloseWatch(Arc<Group>);
+
+impl std::fmt::Debug for CloseWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloseWatch")
+            .field("stuck", &self.stuck())
+            .finish()
+    }
+}
+
+impl CloseWatch {
+    /// Whether the group handed this consumer partitions while it was closing (a join that
+    /// was under way when the instance was told to stop). librdkafka then blocks in the
+    /// assignment for good (librdkafka #4884), so the close never returns: stop waiting for
+    /// it; the partitions move to the other members after the session timeout.
+    pub fn stuck(&self) -> bool {
+        self.0.assigned_while_closing.load(Ordering::Acquire)
+    }
+}
+
 /// What the rebalance callback shares with the runtime.
 struct Group {
     /// Keep revoked partitions until the runtime calls `release_revoked`.
@@ -68,6 +89,9 @@ struct Group {
     /// The consumer is closing: every revocation is released at once, or close would wait
     /// for a runtime that is no longer polling.
     closing: AtomicBool,
+    /// An assignment arrived while closing: librdkafka's assign never returns then
+    /// (librdkafka #4884), so close cannot finish; see [`CloseWatch`].
+    assigned_while_closing: AtomicBool,
     /// A deferred revocation not yet released.
     pending: Mutex<Option<TopicPartitionList>>,
     events: Mutex<VecDeque<GroupEvent>>,
@@ -223,6 +247,7 @@ impl KafkaSource {
         let group = Arc::new(Group {
             defer: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            assigned_while_closing: AtomicBool::new(false),
             pending: Mutex::new(None),
             events: Mutex::new(VecDeque::new()),
             notify: tokio::sync::Notify::new(),
@@ -230,6 +255,7 @@ impl KafkaSource {
         });
         let context = SourceContext {
             config: config.clone(),
+            cooperative: cooperative(config),
             metrics: metrics.clone(),
             group: group.clone(),
         };
@@ -277,6 +303,7 @@ impl KafkaSource {
         let group = Arc::new(Group {
             defer: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            assigned_while_closing: AtomicBool::new(false),
             pending: Mutex::new(None),
             events: Mutex::new(VecDeque::new()),
             notify: tokio::sync::Notify::new(),
@@ -284,6 +311,7 @@ impl KafkaSource {
         });
         let context = SourceContext {
             config: config.clone(),
+            cooperative: cooperative(config),
             metrics: metrics.clone(),
             group: group.clone(),
         };
@@ -324,12 +352,29 @@ impl KafkaSource {
     /// The high watermark of every non-empty partition of the topics read (blocking, up to
     /// `timeout` per request): where the data that exists now ends.
     pub fn ends(&self, timeout: Duration) -> Result<Vec<(Topic, i32, i64)>, KafkaError> {
+        let partitions = self.partitions(timeout)?;
+        // One query per partition, all at once: librdkafka answers each in about half a second
+        // however small the topic, which one after another would add up at every start.
+        let watermarks: Vec<_> = std::thread::scope(|scope| {
+            let queries: Vec<_> = partitions
+                .iter()
+                .map(|&(topic, partition)| {
+                    scope.spawn(move || {
+                        self.consumer
+                            .fetch_watermarks(&self.names[topic as usize], partition, timeout)
+                            .map(|w| (topic, partition, w))
+                    })
+                })
+                .collect();
+            queries
+                .into_iter()
+                .map(|q| q.join().expect("a watermark query panicked"))
+                .collect()
+        });
         let mut ends = Vec::new();
-        for (topic, partition) in self.partitions(timeout)? {
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(&self.names[topic as usize], partition, timeout)
-                .map_err(|source| KafkaError::Consume { source })?;
+        for watermark in watermarks {
+            let (topic, partition, (low, high)) =
+                watermark.map_err(|source| KafkaError::Consume { source })?;
             // An empty partition (or one compacted to nothing) has nothing to wait for.
             if high > low {
                 ends.push((topic, partition, high));
@@ -644,7 +689,7 @@ impl KafkaSource {
     pub fn release_revoked(&self) -> Result<(), KafkaError> {
         let pending = self.group.pending.lock().expect("pending lock").take();
         match pending {
-            Some(tpl) => unassign(&self.consumer, &tpl),
+            Some(tpl) => unassign(&self.consumer, self.consumer.context().cooperative, &tpl),
             None => Ok(()),
         }
     }
@@ -661,6 +706,12 @@ impl KafkaSource {
         // Dropping the consumer closes it: revoke (released at once, see `closing`),
         // LeaveGroup, wait until closed.
         drop(self);
+    }
+
+    /// A handle that tells whether closing this source is stuck (see [`CloseWatch`]); take
+    /// it before [`close`](Self::close).
+    pub fn close_watch(&self) -> CloseWatch {
+        CloseWatch(self.group.clone())
     }
 
     /// The underlying consumer (for transactions: group metadata, positions).
@@ -681,18 +732,34 @@ fn decode_error(topic: &str, partition: i32, offset: i64, source: CodecError) ->
 /// Gives up `tpl` (incrementally under cooperative rebalancing, everything under eager).
 fn unassign<C: Consumer<X>, X: ConsumerContext>(
     consumer: &C,
+    cooperative: bool,
     tpl: &TopicPartitionList,
 ) -> Result<(), KafkaError> {
-    match consumer.rebalance_protocol() {
-        RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
-        _ => consumer.unassign(),
+    if cooperative {
+        consumer.incremental_unassign(tpl)
+    } else {
+        consumer.unassign()
     }
     .map_err(|source| KafkaError::Consume { source })
+}
+
+/// Whether the consumer configured by `config` rebalances cooperatively (a
+/// `cooperative-sticky` assignor), from the configuration rather than
+/// `rd_kafka_rebalance_protocol`: asked inside a rebalance callback while the consumer closes,
+/// that call never returns (librdkafka #4041), and an assignment can arrive while a stopping
+/// instance closes.
+fn cooperative(config: &KafkaConfig) -> bool {
+    config
+        .consumer_config()
+        .get("partition.assignment.strategy")
+        .is_some_and(|s| s.contains("cooperative"))
 }
 
 /// Receives librdkafka's statistics (consumer lag) and rebalance events.
 struct SourceContext {
     config: KafkaConfig,
+    /// See [`cooperative`].
+    cooperative: bool,
     metrics: ConnectorMetrics,
     group: Arc<Group>,
 }
@@ -747,9 +814,16 @@ impl ConsumerContext for SourceContext {
         let partitions = self.partitions(tpl);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let done = match consumer.rebalance_protocol() {
-                    RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
-                    _ => consumer.assign(tpl),
+                if self.group.closing.load(Ordering::Acquire) {
+                    self.group
+                        .assigned_while_closing
+                        .store(true, Ordering::Release);
+                    tracing::warn!(%group, "partitions assigned while the consumer closes");
+                }
+                let done = if self.cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
                 };
                 if let Err(e) = done {
                     tracing::error!(%group, "failed to take the assigned partitions: {e}");
@@ -775,7 +849,7 @@ impl ConsumerContext for SourceContext {
                 self.group.readiness.rebalancing();
                 if defer {
                     *pending = Some(tpl.clone());
-                } else if let Err(e) = unassign(consumer, tpl) {
+                } else if let Err(e) = unassign(consumer, self.cooperative, tpl) {
                     tracing::error!(%group, "failed to release revoked partitions: {e}");
                 }
                 drop(pending);
