@@ -750,7 +750,8 @@ async fn read_tables(
     config: &AllotConfig,
     pipeline: &mut Pipeline,
     connector_metrics: &ConnectorMetrics,
-) -> anyhow::Result<KafkaSource> {
+    signals: &mut Signals,
+) -> anyhow::Result<(KafkaSource, Option<Stop>)> {
     let dlq_sink = KafkaSink::new(&config.kafka, connector_metrics.clone())?;
     let mut kafka = config.kafka.clone();
     // Its own consumer, never in a group: its group id only names it to the brokers.
@@ -775,20 +776,24 @@ async fn read_tables(
             "the reference topics were not read to their end within {TABLES_TIMEOUT:?} ({n} \
              records read)"
         );
-        match tokio::time::timeout(Duration::from_millis(200), tables.next()).await {
-            Ok(consumed) => {
-                let consumed = consumed.context("failed to read a reference topic")?;
-                pipeline.accept_table(&config.kafka, consumed);
-                n += 1;
+        tokio::select! {
+            biased;
+            // Nothing is read from the group yet: a stop now has nothing to publish.
+            signal = signals.recv() => return Ok((tables, Some(signal))),
+            read = tokio::time::timeout(Duration::from_millis(200), tables.next()) => {
+                if let Ok(consumed) = read {
+                    let consumed = consumed.context("failed to read a reference topic")?;
+                    pipeline.accept_table(&config.kafka, consumed);
+                    n += 1;
+                }
             }
-            Err(_) => continue,
         }
     }
     eprintln!(
         "allot: read {n} reference records (locations, policies, rules, prices) in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(tables)
+    Ok((tables, None))
 }
 
 fn write_outputs(
@@ -937,7 +942,8 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     };
     // Then the reference data, whole (every instance needs all locations and policies): after
     // the restore, so a restore that falls back to a fresh state cannot discard it.
-    let tables = read_tables(config, &mut pipeline, &connector_metrics).await?;
+    let (tables, mut stopped_by) =
+        read_tables(config, &mut pipeline, &connector_metrics, &mut signals).await?;
     let commits = if exactly_once {
         Commits::Transactions {
             interval: Duration::from_millis(config.runtime.commit_interval_ms),
@@ -954,7 +960,6 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let idle = limits.idle_exit_ms.map(Duration::from_millis);
     let mut last_input = Instant::now();
     let tick = Duration::from_millis(config.runtime.availability_coalesce_ms.max(1));
-    let mut stopped_by = None;
     // Kept across iterations, never dropped half-way: `next` may be dead-lettering a message.
     let mut next = Box::pin(source.next());
     let mut next_table = Box::pin(tables.next());
@@ -977,7 +982,8 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         );
         acks.note(consumed.topic, consumed.partition, consumed.offset);
     };
-    loop {
+    // (A signal while the tables were read skips the loop.)
+    while stopped_by.is_none() {
         if limits
             .max_records
             .is_some_and(|m| pipeline.input_records >= m)
@@ -1078,13 +1084,33 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         .await?;
     publisher.finish_snapshot().await;
     // Leaving the group blocks until the coordinator answers.
-    let closing = tokio::task::spawn_blocking(move || source.close());
-    match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
-        Ok(joined) => joined.context("closing the Kafka consumer panicked")?,
-        Err(_) => eprintln!(
-            "allot: the consumer did not leave the group within {CLOSE_TIMEOUT:?}; its \
-             partitions move after the session timeout"
-        ),
+    let watch = source.close_watch();
+    let mut closing = tokio::task::spawn_blocking(move || source.close());
+    let started_closing = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), &mut closing).await {
+            Ok(joined) => {
+                joined.context("closing the Kafka consumer panicked")?;
+                break;
+            }
+            Err(_) if watch.stuck() => {
+                eprintln!(
+                    "allot: the group assigned partitions while the consumer was closing, which \
+                     librdkafka cannot finish (librdkafka #4884); exiting without leaving the \
+                     group: its partitions move after the session timeout. Everything read \
+                     was committed."
+                );
+                break;
+            }
+            Err(_) if started_closing.elapsed() >= CLOSE_TIMEOUT => {
+                eprintln!(
+                    "allot: the consumer did not leave the group within {CLOSE_TIMEOUT:?}; its \
+                     partitions move after the session timeout"
+                );
+                break;
+            }
+            Err(_) => {}
+        }
     }
     if let Some(server) = server {
         server.shutdown().await?;
