@@ -74,6 +74,9 @@ pub struct Pipeline {
     availability_schema_id: u32,
     input_records: u64,
     input_bytes: u64,
+    /// The reference records read at start, kept until the restore is done, so that a
+    /// restore that falls back to a fresh state applies them again (see `read_tables`).
+    tables: Option<Vec<Consumed>>,
 }
 
 impl Pipeline {
@@ -109,6 +112,7 @@ impl Pipeline {
                 .expect("the static resolver knows every topic"),
             input_records: 0,
             input_bytes: 0,
+            tables: None,
         }
     }
 
@@ -186,6 +190,13 @@ impl Pipeline {
         kafka: &allot_connectors::kafka::KafkaConfig,
         consumed: Consumed,
     ) {
+        if let Some(kept) = &mut self.tables {
+            kept.push(consumed.clone());
+        }
+        self.apply_table(kafka, &consumed);
+    }
+
+    fn apply_table(&mut self, kafka: &allot_connectors::kafka::KafkaConfig, consumed: &Consumed) {
         let name = kafka.topic_name(consumed.topic);
         self.input_bytes += consumed.bytes as u64;
         self.accept_in(
@@ -312,6 +323,10 @@ impl Pipeline {
         self.load_rules(config)?;
         if lanes > 0 {
             self.engine.open_lanes(lanes);
+        }
+        for consumed in self.tables.take().unwrap_or_default() {
+            self.apply_table(&config.kafka, &consumed);
+            self.tables.get_or_insert_default().push(consumed);
         }
         Ok(())
     }
@@ -934,16 +949,21 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
              partition as they appear"
         ),
     }
+    // The reference data first, whole (every instance needs all locations and policies), so
+    // that what interns location and sku names meets them in the topics' order at every
+    // start, whatever the changelog holds (sourcing breaks cost ties by that order). Kept
+    // until the restore is done: a restore that falls back to a fresh state applies them
+    // again.
+    pipeline.tables = Some(Vec::new());
+    let (tables, mut stopped_by) =
+        read_tables(config, &mut pipeline, &connector_metrics, &mut signals).await?;
     // The state as of the last commit, before any input is read.
     let changelog = if config.runtime.changelog {
         Some(restore::restore_changelog(config, &mut pipeline, lanes.len()).await?)
     } else {
         None
     };
-    // Then the reference data, whole (every instance needs all locations and policies): after
-    // the restore, so a restore that falls back to a fresh state cannot discard it.
-    let (tables, mut stopped_by) =
-        read_tables(config, &mut pipeline, &connector_metrics, &mut signals).await?;
+    pipeline.tables = None;
     let commits = if exactly_once {
         Commits::Transactions {
             interval: Duration::from_millis(config.runtime.commit_interval_ms),
