@@ -58,69 +58,6 @@ async fn load(kafka: KafkaConfig, over: Duration) -> u64 {
     records.len() as u64
 }
 
-/// A config file: static membership (a restarted instance takes its partitions back without
-/// waiting for the session timeout), exactly once, 100 ms commits, sourcing off; `runtime`
-/// adds lines to the runtime section.
-fn config_file(dir: &std::path::Path, member: &str, runtime: &str) -> std::path::PathBuf {
-    let path = dir.join(format!("{member}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[runtime]\nprocessing = \"exactly_once\"\ncommit_interval_ms = 100\n\
-             availability_coalesce_ms = 20\n{runtime}\n[sourcing]\nenabled = false\n\n\
-             [kafka.properties]\n\"group.instance.id\" = \"{member}\"\n\
-             \"session.timeout.ms\" = \"10000\"\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// Whether the group has committed the end of every input partition.
-fn caught_up(kafka: &KafkaConfig) -> bool {
-    // What the group reads and commits: the event topics (reference topics are global
-    // tables, read outside the group, nothing committed).
-    let inputs: Vec<Topic> = Topic::inputs()
-        .filter(|t| t.retention() != Retention::Compacted)
-        .collect();
-    common::committed_and_ends(kafka, &inputs)
-        .into_iter()
-        .all(|(_, _, committed, high)| high == 0 || committed == Some(high))
-}
-
-/// Runs one instance until its group has committed every input, then stops it gracefully;
-/// returns its log.
-fn run_to_the_end(kafka: &KafkaConfig, config: &std::path::Path, timeout: Duration) -> Vec<String> {
-    let allot = Allot::start(
-        kafka,
-        "allot-crash",
-        &[("ALLOT_CONFIG", config.to_str().unwrap())],
-    );
-    let start = Instant::now();
-    while !caught_up(kafka) {
-        assert!(
-            start.elapsed() < timeout,
-            "not caught up within {timeout:?}; stderr:\n{}",
-            allot.log().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let log = allot.log();
-    allot.signal("TERM");
-    let (status, report) = allot.wait(Duration::from_secs(60));
-    assert!(status.success(), "exit {status:?}\n{report}");
-    log
-}
-
-/// splitmix64, for the kill moments.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     // One partition per topic, so each topic is read in the same order by both runs.
@@ -135,9 +72,9 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     let dir = tempfile::tempdir().unwrap();
 
     // The fault-free run.
-    run_to_the_end(
+    common::run_to_the_end(
         &reference,
-        &config_file(dir.path(), "ref", ""),
+        &common::crash_config(dir.path(), "ref", "", "enabled = false"),
         Duration::from_secs(300),
     );
     let expected = common::last_availability(&reference).await;
@@ -157,13 +94,14 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     // Local snapshots every 700 ms, so kills land before, during and after their writes and
     // restores start from a snapshot and the changelog after it.
     let state = dir.path().join("crash-state");
-    let config = config_file(
+    let config = common::crash_config(
         dir.path(),
         "crash",
         &format!(
             "state_dir = \"{}\"\nsnapshot_interval_ms = 700\n",
             state.display()
         ),
+        "enabled = false",
     );
     let applied = "allot_records_applied_total";
     let (mut restored, mut from_snapshot, mut mid_run) = (0, 0, 0);
@@ -184,7 +122,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
             }
             testkit::restart_kafka();
             broker_restarted = true;
-            std::thread::sleep(Duration::from_millis(next(&mut seed) % 3_000));
+            std::thread::sleep(Duration::from_millis(common::splitmix(&mut seed) % 3_000));
             if allot.running() {
                 allot.signal("KILL");
             }
@@ -201,7 +139,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        std::thread::sleep(Duration::from_millis(next(&mut seed) % 1_500));
+        std::thread::sleep(Duration::from_millis(common::splitmix(&mut seed) % 1_500));
         let log = allot.log();
         let restores = log
             .iter()
@@ -251,7 +189,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     std::fs::write(&snapshots[0], bytes).unwrap();
-    let log = run_to_the_end(&crashed, &config, Duration::from_secs(300));
+    let log = common::run_to_the_end(&crashed, &config, Duration::from_secs(300));
     assert!(
         log.iter()
             .any(|l| l.contains("not using the snapshot") && l.contains("checksum")),

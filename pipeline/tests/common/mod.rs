@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use allot_connectors::kafka::KafkaConfig;
 use allot_schemas::*;
@@ -374,4 +375,98 @@ pub async fn last_availability(
         }
     }
     last
+}
+
+/// A config file: static membership (a restarted instance takes its partitions back without
+/// waiting for the session timeout), exactly once, 100 ms commits; `runtime` adds lines to
+/// the runtime section, `sourcing` is the sourcing section (`enabled = false` for none).
+pub fn crash_config(
+    dir: &std::path::Path,
+    member: &str,
+    runtime: &str,
+    sourcing: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{member}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[runtime]\nprocessing = \"exactly_once\"\ncommit_interval_ms = 100\n\
+             availability_coalesce_ms = 20\n{runtime}\n[sourcing]\n{sourcing}\n\n\
+             [kafka.properties]\n\"group.instance.id\" = \"{member}\"\n\
+             \"session.timeout.ms\" = \"10000\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Whether the group has committed the end of every input partition.
+pub fn caught_up(kafka: &KafkaConfig) -> bool {
+    // What the group reads and commits: the event topics (reference topics are global
+    // tables, read outside the group, nothing committed).
+    let inputs: Vec<Topic> = Topic::inputs()
+        .filter(|t| t.retention() != Retention::Compacted)
+        .collect();
+    committed_and_ends(kafka, &inputs)
+        .into_iter()
+        .all(|(_, _, committed, high)| high == 0 || committed == Some(high))
+}
+
+/// Runs one instance until its group has committed every input, then stops it gracefully;
+/// returns its log.
+pub fn run_to_the_end(
+    kafka: &KafkaConfig,
+    config: &std::path::Path,
+    timeout: Duration,
+) -> Vec<String> {
+    let allot = Allot::start(
+        kafka,
+        "allot-crash",
+        &[("ALLOT_CONFIG", config.to_str().unwrap())],
+    );
+    let start = Instant::now();
+    while !caught_up(kafka) {
+        assert!(
+            start.elapsed() < timeout,
+            "not caught up within {timeout:?}; stderr:\n{}",
+            allot.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    allot.signal("TERM");
+    let stderr = allot.stderr.clone();
+    let (status, report) = allot.wait(Duration::from_secs(60));
+    assert!(status.success(), "exit {status:?}\n{report}");
+    // The whole log, to the exit (its reader thread ends with the pipe).
+    std::thread::sleep(Duration::from_millis(200));
+    stderr.lock().unwrap().clone()
+}
+
+/// splitmix64, for the kill moments.
+pub fn splitmix(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Every record of `topic` as a read_committed consumer sees it, in order per partition,
+/// until 3 s pass without one.
+pub async fn read_committed(kafka: &KafkaConfig, topic: Topic) -> Vec<AnyRecord> {
+    use allot_connectors::ConnectorMetrics;
+    use allot_connectors::kafka::{KafkaSink, KafkaSource};
+    let reader = KafkaConfig {
+        group_id: format!("{}-reader-{}", kafka.group_id, topic.index()),
+        client_id: format!("{}-reader", kafka.client_id),
+        ..kafka.clone()
+    };
+    let sink = KafkaSink::new(&reader, ConnectorMetrics::unregistered()).unwrap();
+    let source =
+        KafkaSource::new(&reader, &[topic], sink, ConnectorMetrics::unregistered()).unwrap();
+    let mut all = Vec::new();
+    while let Ok(next) = tokio::time::timeout(Duration::from_secs(3), source.next()).await {
+        all.push(next.expect("decodes").record);
+    }
+    all
 }
