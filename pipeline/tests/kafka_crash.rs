@@ -103,7 +103,6 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
         ),
         "enabled = false",
     );
-    let applied = "allot_records_applied_total";
     let (mut restored, mut from_snapshot, mut mid_run) = (0, 0, 0);
     let mut broker_restarted = false;
     for k in 0..kills {
@@ -117,7 +116,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
         // is killed or gone before the next start.
         if k == kills / 2 {
             let t = Instant::now();
-            while allot.metric(applied) < 1.0 && t.elapsed() < Duration::from_secs(20) {
+            while common::events_applied(&allot) < 1.0 && t.elapsed() < Duration::from_secs(20) {
                 std::thread::sleep(Duration::from_millis(20));
             }
             testkit::restart_kafka();
@@ -135,7 +134,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
         // start-up (restoring, joining the group).
         if k % 4 != 3 {
             let t = Instant::now();
-            while allot.metric(applied) < 1.0 && t.elapsed() < Duration::from_secs(20) {
+            while common::events_applied(&allot) < 1.0 && t.elapsed() < Duration::from_secs(20) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -154,7 +153,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
                 log.join("\n")
             );
         }
-        mid_run += usize::from(allot.metric(applied) >= 1.0);
+        mid_run += usize::from(common::events_applied(&allot) >= 1.0);
         allot.signal("KILL");
         let (status, _) = allot.wait(Duration::from_secs(10));
         assert!(!status.success(), "kill {k}: exited by itself: {status:?}");

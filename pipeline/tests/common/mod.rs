@@ -470,3 +470,21 @@ pub async fn read_committed(kafka: &KafkaConfig, topic: Topic) -> Vec<AnyRecord>
     }
     all
 }
+
+/// The event records (not reference data) `allot` has applied in this life, whatever the
+/// outcome: the reference topics are read whole at every start, before the restore, so they
+/// say nothing about whether the instance has started processing.
+pub fn events_applied(allot: &Allot) -> f64 {
+    let reference: Vec<String> = Topic::inputs()
+        .filter(|t| t.retention() == Retention::Compacted)
+        .map(|t| format!("topic=\"{}\"", t.name()))
+        .collect();
+    let (_, body) = allot.get("/metrics");
+    body.lines()
+        .filter(|l| {
+            l.starts_with("allot_records_applied_total{")
+                && !reference.iter().any(|r| l.contains(r.as_str()))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
