@@ -6,6 +6,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod partition;
 pub mod runtime;
 pub mod snapshot;
 pub mod sourcing;

@@ -301,6 +301,22 @@ pub struct AvailabilityEngine {
     channel_masks: Vec<u8>,
     /// What changed since the last changelog call.
     log: changelog::Log,
+    /// The sku partition this engine owns, if it owns only one (see [`Shard`]).
+    shard: Option<Shard>,
+    /// Sku id → whether the shard owns it: 0 not asked yet, 1 owned, 2 another's.
+    owned: Vec<u8>,
+}
+
+/// One sku partition of `count`: an engine of a partitioned deployment keeps the positions
+/// of the skus [`sku_partition`](crate::partition::sku_partition) puts in `partition` and
+/// nothing of any other sku, whatever records it is given. Documents (shipments, POs) are
+/// given to every partition whole; each engine takes only its own skus' lines from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Shard {
+    /// This engine's partition, `< count`.
+    pub partition: u32,
+    /// How many sku partitions there are.
+    pub count: u32,
 }
 
 /// Longest location encoding kept in `location_wire`.
@@ -335,6 +351,17 @@ impl WireName {
 impl AvailabilityEngine {
     /// An empty engine. The config must have passed [`AvailabilityConfig::validate`].
     pub fn new(config: AvailabilityConfig) -> AvailabilityEngine {
+        Self::with_shard(config, None)
+    }
+
+    /// An empty engine that owns only the skus of `shard` (all skus when `None`). The shard
+    /// is part of the configuration fingerprint, so a changelog of one partition is never
+    /// restored into the engine of another.
+    pub fn with_shard(config: AvailabilityConfig, shard: Option<Shard>) -> AvailabilityEngine {
+        assert!(
+            shard.is_none_or(|s| s.partition < s.count),
+            "a shard's partition is below its count"
+        );
         let channels = config.channels.len();
         AvailabilityEngine {
             skus: Interner::default(),
@@ -359,8 +386,10 @@ impl AvailabilityEngine {
             location_rank: Vec::new(),
             location_wire: Vec::new(),
             channel_masks: Vec::new(),
-            log: changelog::Log::new(&config),
+            log: changelog::Log::new(&config, shard),
             config,
+            shard,
+            owned: Vec::new(),
         }
     }
 
@@ -662,8 +691,32 @@ impl AvailabilityEngine {
         self.with_position_id(sku, loc, f);
     }
 
+    /// Whether this engine keeps `sku` (always, unless it owns one [`Shard`]).
+    fn owns(&mut self, sku: Id) -> bool {
+        let Some(shard) = self.shard else {
+            return true;
+        };
+        let i = sku as usize;
+        if self.owned.len() <= i {
+            self.owned.resize(i + 1, 0);
+        }
+        match self.owned[i] {
+            1 => true,
+            2 => false,
+            _ => {
+                let own = crate::partition::sku_partition(self.skus.name(sku), shard.count)
+                    == shard.partition;
+                self.owned[i] = if own { 1 } else { 2 };
+                own
+            }
+        }
+    }
+
     /// [`with_position`](Self::with_position) for an interned sku.
     fn with_position_id(&mut self, sku: Id, loc: Id, f: impl FnOnce(&mut Position) -> bool) {
+        if !self.owns(sku) {
+            return;
+        }
         let cutoff = self.lanes.floor;
         let book = self.books.entry(sku).or_default();
         let p = book.position_mut(loc);
@@ -677,6 +730,9 @@ impl AvailabilityEngine {
     }
 
     fn mark_dirty(&mut self, sku: Id) {
+        if !self.owns(sku) {
+            return;
+        }
         let now = self.now;
         let book = self.books.entry(sku).or_default();
         if book.touch(now) {
@@ -778,6 +834,13 @@ impl AvailabilityEngine {
     /// Makes `new` the inbound lines `doc` contributes, replacing what it contributed
     /// before; marks the skus whose lines changed.
     fn replace_contributions(&mut self, doc: Id, new: &[Contribution]) {
+        let kept: Vec<Contribution>;
+        let new = if self.shard.is_some() {
+            kept = new.iter().filter(|c| self.owns(c.0)).cloned().collect();
+            &kept[..]
+        } else {
+            new
+        };
         let old = self.contributed.get(&doc).map_or(&[][..], Vec::as_slice);
         if old == new {
             return;
@@ -1391,7 +1454,7 @@ impl Rows {
 }
 
 /// Checks an inventory record's quantities; the error says which line and why.
-fn validate(record: &AnyRecord) -> Result<(), String> {
+pub(crate) fn validate(record: &AnyRecord) -> Result<(), String> {
     fn positive(what: &str, i: usize, q: i32) -> Result<(), String> {
         if q <= 0 {
             return Err(format!("line {i}: {what} must be positive, got {q}"));

@@ -14,7 +14,10 @@ mod tests;
 
 pub use changelog::{ChangelogBatch, FORMAT_VERSION, RestoreError};
 pub(crate) use dedupe::Dedupe;
-pub use engine::{Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, StateSize};
+pub(crate) use engine::validate;
+pub use engine::{
+    Applied, AvailabilityEngine, EncodedBatch, EngineStats, Held, Pace, Shard, StateSize,
+};
 pub use intern::Interner;
 pub use position::{Inbound, SupplyKind};
 pub use reference::{AvailabilityConfig, ChannelPolicy};

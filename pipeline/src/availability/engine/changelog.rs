@@ -86,8 +86,13 @@ struct Chunk {
 }
 
 impl Log {
-    pub(super) fn new(config: &super::AvailabilityConfig) -> Log {
-        let config = serde_json::to_vec(config).expect("the config serializes");
+    pub(super) fn new(config: &super::AvailabilityConfig, shard: Option<super::Shard>) -> Log {
+        let mut config = serde_json::to_vec(config).expect("the config serializes");
+        // The shard is part of what the changelog was written for; an unsharded engine's
+        // fingerprint is what it always was.
+        if let Some(shard) = shard {
+            config.extend_from_slice(&serde_json::to_vec(&shard).expect("serializes"));
+        }
         Log {
             skus: Vec::new(),
             shipments: HashSet::default(),
@@ -682,6 +687,13 @@ impl AvailabilityEngine {
     /// Adds `lines` as `doc`'s contribution to positions, without marking anything (the
     /// books restored already count the change that made them).
     fn restore_contributions(&mut self, doc: Id, lines: &[Contribution]) {
+        let kept: Vec<Contribution>;
+        let lines = if self.shard.is_some() {
+            kept = lines.iter().filter(|c| self.owns(c.0)).cloned().collect();
+            &kept[..]
+        } else {
+            lines
+        };
         for &(sku, loc, line) in lines {
             self.books
                 .entry(sku)
