@@ -17,8 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use allot_connectors::ConnectorMetrics;
-use allot_connectors::kafka::{KafkaConfig, KafkaSink, ensure_topics};
+use allot_connectors::kafka::{KafkaConfig, ensure_topics};
 use allot_connectors::testkit;
 use allot_loadtest::{Workload, WorkloadConfig};
 use allot_schemas::*;
@@ -36,26 +35,12 @@ fn workload() -> WorkloadConfig {
     }
 }
 
-/// Loads the workload into `kafka`'s input topics, spread over `over` (all at once if
-/// zero); returns how many records.
+/// Loads the generated workload over `over`; returns how many records it holds.
 async fn load(kafka: KafkaConfig, over: Duration) -> u64 {
-    let sink = KafkaSink::new(&kafka, ConnectorMetrics::unregistered()).unwrap();
     let records: Vec<AnyRecord> = Workload::new(workload()).expect("workload").collect();
-    let chunk = 250;
-    let pause = over / (records.len() / chunk).max(1) as u32;
-    for part in records.chunks(chunk) {
-        let pending: Vec<_> = part
-            .iter()
-            .map(|r| sink.enqueue_any(r).expect("enqueue"))
-            .collect();
-        for d in pending {
-            d.await.expect("delivered");
-        }
-        if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
-    }
-    records.len() as u64
+    let n = records.len() as u64;
+    common::load(kafka, records, 250, over).await;
+    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,8 +18,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use allot_connectors::ConnectorMetrics;
-use allot_connectors::kafka::{KafkaConfig, KafkaSink, ensure_topics};
+use allot_connectors::kafka::{KafkaConfig, ensure_topics};
 use allot_connectors::testkit;
 use allot_loadtest::{Workload, WorkloadConfig};
 use allot_schemas::*;
@@ -50,25 +49,6 @@ fn phases() -> (Vec<AnyRecord>, Vec<AnyRecord>) {
         }
     }
     (inventory, orders)
-}
-
-/// Sends `records` to `kafka`, spread over `over` (all at once if zero).
-async fn load(kafka: KafkaConfig, records: Vec<AnyRecord>, over: Duration) {
-    let sink = KafkaSink::new(&kafka, ConnectorMetrics::unregistered()).unwrap();
-    let chunk = 100;
-    let pause = over / (records.len() / chunk).max(1) as u32;
-    for part in records.chunks(chunk) {
-        let pending: Vec<_> = part
-            .iter()
-            .map(|r| sink.enqueue_any(r).expect("enqueue"))
-            .collect();
-        for d in pending {
-            d.await.expect("delivered");
-        }
-        if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
-    }
 }
 
 /// Orders the instance has applied in this life.
@@ -135,9 +115,9 @@ async fn killed_while_sourcing_each_order_is_decided_once_as_in_a_fault_free_run
 
     // The fault-free run: the inventory to its end, then the orders.
     let config = common::crash_config(dir.path(), "ref", "", SOURCING);
-    load(reference.clone(), inventory.clone(), Duration::ZERO).await;
+    common::load(reference.clone(), inventory.clone(), 100, Duration::ZERO).await;
     common::run_to_the_end(&reference, &config, timeout);
-    load(reference.clone(), orders.clone(), Duration::ZERO).await;
+    common::load(reference.clone(), orders.clone(), 100, Duration::ZERO).await;
     common::run_to_the_end(&reference, &config, timeout);
     let expected = decisions(&reference).await;
     let expected_availability = availability(&reference).await;
@@ -153,9 +133,14 @@ async fn killed_while_sourcing_each_order_is_decided_once_as_in_a_fault_free_run
         ),
         SOURCING,
     );
-    load(crashed.clone(), inventory, Duration::ZERO).await;
+    common::load(crashed.clone(), inventory, 100, Duration::ZERO).await;
     common::run_to_the_end(&crashed, &config, timeout);
-    let loader = tokio::spawn(load(crashed.clone(), orders, Duration::from_secs(25)));
+    let loader = tokio::spawn(common::load(
+        crashed.clone(),
+        orders,
+        100,
+        Duration::from_secs(25),
+    ));
     let kills: u32 = std::env::var("ALLOT_CRASH_SOURCING_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -6,6 +6,7 @@
 //! never negative, and network ATP sums the eligible locations' published values, so a
 //! location short of stock never borrows from another's.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use allot_schemas::{
@@ -831,16 +832,19 @@ impl AvailabilityEngine {
         }
     }
 
+    /// The contributions of `lines` to skus this engine owns (all of them without a shard).
+    fn own_contributions<'a>(&mut self, lines: &'a [Contribution]) -> Cow<'a, [Contribution]> {
+        if self.shard.is_none() {
+            return Cow::Borrowed(lines);
+        }
+        Cow::Owned(lines.iter().filter(|c| self.owns(c.0)).cloned().collect())
+    }
+
     /// Makes `new` the inbound lines `doc` contributes, replacing what it contributed
     /// before; marks the skus whose lines changed.
     fn replace_contributions(&mut self, doc: Id, new: &[Contribution]) {
-        let kept: Vec<Contribution>;
-        let new = if self.shard.is_some() {
-            kept = new.iter().filter(|c| self.owns(c.0)).cloned().collect();
-            &kept[..]
-        } else {
-            new
-        };
+        let new = self.own_contributions(new);
+        let new = &new[..];
         let old = self.contributed.get(&doc).map_or(&[][..], Vec::as_slice);
         if old == new {
             return;

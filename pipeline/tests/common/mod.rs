@@ -488,3 +488,26 @@ pub fn events_applied(allot: &Allot) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Produces `records` to their topics in chunks of `chunk`, each chunk delivered before the
+/// next, spread evenly over `over` (at once when zero).
+pub async fn load(kafka: KafkaConfig, records: Vec<AnyRecord>, chunk: usize, over: Duration) {
+    let sink = allot_connectors::kafka::KafkaSink::new(
+        &kafka,
+        allot_connectors::ConnectorMetrics::unregistered(),
+    )
+    .unwrap();
+    let pause = over / (records.len() / chunk).max(1) as u32;
+    for part in records.chunks(chunk) {
+        let pending: Vec<_> = part
+            .iter()
+            .map(|r| sink.enqueue_any(r).expect("enqueue"))
+            .collect();
+        for d in pending {
+            d.await.expect("delivered");
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+}

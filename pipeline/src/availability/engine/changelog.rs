@@ -687,13 +687,8 @@ impl AvailabilityEngine {
     /// Adds `lines` as `doc`'s contribution to positions, without marking anything (the
     /// books restored already count the change that made them).
     fn restore_contributions(&mut self, doc: Id, lines: &[Contribution]) {
-        let kept: Vec<Contribution>;
-        let lines = if self.shard.is_some() {
-            kept = lines.iter().filter(|c| self.owns(c.0)).cloned().collect();
-            &kept[..]
-        } else {
-            lines
-        };
+        let lines = self.own_contributions(lines);
+        let lines = &lines[..];
         for &(sku, loc, line) in lines {
             self.books
                 .entry(sku)
