@@ -67,6 +67,20 @@ pub fn read_changelog(
     topic: &str,
     from: &BTreeMap<i32, i64>,
     timeout: Duration,
+    apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), String>,
+) -> Result<ChangelogRead, KafkaError> {
+    read_changelog_partitions(config, topic, None, from, timeout, apply)
+}
+
+/// [`read_changelog`] of the partitions in `only` (all when `None`): a partitioned
+/// changelog restored one sku partition at a time. A partition in `only` that the topic
+/// does not have is an error, as one in `from` is.
+pub fn read_changelog_partitions(
+    config: &KafkaConfig,
+    topic: &str,
+    only: Option<&[i32]>,
+    from: &BTreeMap<i32, i64>,
+    timeout: Duration,
     mut apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), String>,
 ) -> Result<ChangelogRead, KafkaError> {
     let consumer: BaseConsumer = config
@@ -92,7 +106,11 @@ pub fn read_changelog(
         offset: from.get(&partition).copied().unwrap_or(-1),
         reason,
     };
-    if let Some(p) = from.keys().find(|p| !partitions.contains(p)) {
+    if let Some(p) = from
+        .keys()
+        .chain(only.unwrap_or_default())
+        .find(|p| !partitions.contains(p))
+    {
         return Err(stale(
             *p,
             format!(
@@ -102,6 +120,13 @@ pub fn read_changelog(
             ),
         ));
     }
+    let partitions: Vec<i32> = match only {
+        Some(only) => partitions
+            .into_iter()
+            .filter(|p| only.contains(p))
+            .collect(),
+        None => partitions,
+    };
     let mut read = ChangelogRead::default();
     let mut ends = Vec::new();
     let mut tpl = TopicPartitionList::new();
@@ -177,4 +202,29 @@ pub fn read_changelog(
             });
         }
     }
+}
+
+/// How many partitions `topic` has (0 if it does not exist). Blocking.
+pub fn partition_count(
+    config: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<usize, KafkaError> {
+    let consumer: BaseConsumer =
+        config
+            .consumer_config()
+            .create()
+            .map_err(|source| KafkaError::Client {
+                client: "consumer",
+                source,
+            })?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|source| KafkaError::Consume { source })?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len())
+        .sum())
 }

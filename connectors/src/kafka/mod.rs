@@ -13,7 +13,9 @@ mod sink;
 mod source;
 
 pub use admin::{delete_topics, ensure_changelog, ensure_topics};
-pub use changelog::{ChangelogRead, changelog_topic, read_changelog};
+pub use changelog::{
+    ChangelogRead, changelog_topic, partition_count, read_changelog, read_changelog_partitions,
+};
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};
 pub use source::{CloseWatch, Consumed, GroupEvent, KafkaSource};

@@ -156,11 +156,39 @@ impl KafkaSink {
         key: &[u8],
         value: &[u8],
     ) -> Result<Delivery, KafkaError> {
+        self.enqueue_framed_at(topic, None, key, value)
+    }
+
+    /// [`enqueue_any`](Self::enqueue_any) to partition `partition` of the record's topic,
+    /// whatever its key would pick (the intake's sku parts, whose partition is their skus').
+    pub fn enqueue_any_to(
+        &self,
+        record: &AnyRecord,
+        partition: i32,
+    ) -> Result<Delivery, KafkaError> {
+        struct Enqueue<'a>(&'a KafkaSink, i32);
+        impl RecordVisitor for Enqueue<'_> {
+            type Output = Result<Delivery, KafkaError>;
+            fn visit<R: Record>(self, record: &R) -> Self::Output {
+                let (value, key) = self.0.frame(record)?;
+                self.0
+                    .enqueue_framed_at(R::TOPIC, Some(self.1), key.as_bytes(), &value)
+            }
+        }
+        record.visit(Enqueue(self, partition))
+    }
+
+    fn enqueue_framed_at(
+        &self,
+        topic: Topic,
+        partition: Option<i32>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Delivery, KafkaError> {
         let name = self.topic_name(topic);
-        match self
-            .producer
-            .send_result(FutureRecord::to(name).key(key).payload(value))
-        {
+        let mut record = FutureRecord::to(name).key(key).payload(value);
+        record.partition = partition;
+        match self.producer.send_result(record) {
             Ok(inner) => Ok(Delivery {
                 inner,
                 target: Target::Catalogue {
@@ -184,7 +212,20 @@ impl KafkaSink {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<Delivery, KafkaError> {
+        self.enqueue_raw_at(topic, None, key, value)
+    }
+
+    /// [`enqueue_raw`](Self::enqueue_raw) to `partition` when given (else the key's
+    /// partition): a partitioned changelog, where partition `p` holds sku partition `p`.
+    pub fn enqueue_raw_at(
+        &self,
+        topic: &Arc<str>,
+        partition: Option<i32>,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<Delivery, KafkaError> {
         let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key);
+        record.partition = partition;
         if let Some(v) = value {
             record = record.payload(v);
         }
