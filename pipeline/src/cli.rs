@@ -41,6 +41,10 @@ pub enum Command {
     /// Process the input topics on Kafka (consume, decode, dead-letter bad records, process)
     /// until interrupted (Ctrl-C / SIGTERM) or --max-records.
     Run(RunArgs),
+    /// Partitioned state: split the input topics' records by sku into the co-partitioned
+    /// `bysku.` topics that `allot run` reads when runtime.sku_partitions is set (run one
+    /// or more beside the `allot run` instances, with the same config).
+    Intake(RunArgs),
     /// Process a directory of recorded topics (Avro container files or JSON lines, as
     /// written by `allot generate --out avro:DIR`) in event-time order and print a summary.
     Replay(ReplayArgs),
@@ -105,6 +109,25 @@ pub struct RunArgs {
     /// Stop after this many milliseconds without any input record.
     #[arg(long, value_name = "MS")]
     pub idle_exit_ms: Option<u64>,
+}
+
+impl RunArgs {
+    /// Puts the flags into `config`; returns the limits they set.
+    fn apply(self, config: &mut AllotConfig) -> runtime::RunLimits {
+        if let Some(b) = self.bootstrap {
+            config.kafka.bootstrap_servers = b;
+        }
+        if let Some(g) = self.group {
+            config.kafka.group_id = g;
+        }
+        if self.metrics_addr.is_some() {
+            config.http.listen_addr = self.metrics_addr;
+        }
+        runtime::RunLimits {
+            max_records: self.max_records,
+            idle_exit_ms: self.idle_exit_ms,
+        }
+    }
 }
 
 /// Flags of `allot replay`.
@@ -203,22 +226,17 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => {
-            if let Some(b) = args.bootstrap {
-                config.kafka.bootstrap_servers = b;
-            }
-            if let Some(g) = args.group {
-                config.kafka.group_id = g;
-            }
-            if args.metrics_addr.is_some() {
-                config.http.listen_addr = args.metrics_addr;
-            }
-            let limits = runtime::RunLimits {
-                max_records: args.max_records,
-                idle_exit_ms: args.idle_exit_ms,
-            };
+            let limits = args.apply(&mut config);
             let report = rt.block_on(runtime::run_kafka(&config, limits));
             // A consumer close that librdkafka cannot finish (see `CloseWatch`) is left on
             // its blocking thread: do not wait for it at exit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            out(&format!("{}\n", report?))?;
+            Ok(())
+        }
+        Command::Intake(args) => {
+            let limits = args.apply(&mut config);
+            let report = rt.block_on(runtime::run_intake(&config, limits));
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             out(&format!("{}\n", report?))?;
             Ok(())

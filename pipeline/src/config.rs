@@ -67,6 +67,15 @@ pub struct RuntimeConfig {
     /// How often a snapshot is written (the loop pauses while the state is copied: about
     /// 0.2 s per million positions); 0: only at a graceful stop.
     pub snapshot_interval_ms: u64,
+    /// Partitioned state: 0 (the default) keeps one engine per instance over the input
+    /// topics as they are. N > 0: `allot intake` splits every input record by sku into the
+    /// co-partitioned topics `<kafka.topic_prefix>bysku.<topic>` (N partitions each; part
+    /// `p` holds the lines of the skus of partition `p`), and `allot run` reads those as a
+    /// consumer group, one engine per assigned partition, each restored from partition `p`
+    /// of the changelog (N partitions) and its own snapshot when assigned. N is fixed for
+    /// the life of the topics: changing it means new topics and a rebuild. Needs the
+    /// changelog, and sourcing off (an order's skus span partitions).
+    pub sku_partitions: u32,
 }
 
 /// See [`RuntimeConfig::processing`].
@@ -94,6 +103,7 @@ impl Default for RuntimeConfig {
             changelog: true,
             state_dir: None,
             snapshot_interval_ms: 300_000,
+            sku_partitions: 0,
         }
     }
 }
@@ -165,6 +175,21 @@ impl AllotConfig {
                     .into(),
             ));
         }
+        if self.runtime.sku_partitions > 0 && !self.runtime.changelog {
+            return Err(ConfigError::Invalid(
+                "runtime.sku_partitions is set but runtime.changelog is off; a partition that \
+                 moves to another instance is restored from the changelog: turn it on"
+                    .into(),
+            ));
+        }
+        if self.runtime.sku_partitions > 0 && self.sourcing.enabled {
+            return Err(ConfigError::Invalid(
+                "runtime.sku_partitions is set and sourcing is on; sourcing needs every sku's \
+                 supply in one engine (an order's skus span partitions): set \
+                 sourcing.enabled = false, or runtime.sku_partitions = 0"
+                    .into(),
+            ));
+        }
         if self.runtime.channel_capacity == 0 {
             return Err(ConfigError::Invalid(
                 "runtime.channel_capacity is 0; set it to 1 or more".into(),
@@ -224,6 +249,19 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn partitioned_state_refuses_sourcing_and_a_missing_changelog() {
+        let mut config = AllotConfig::default();
+        config.runtime.sku_partitions = 4;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("sourcing.enabled = false"), "{err}");
+        config.sourcing.enabled = false;
+        config.validate().expect("partitioned without sourcing");
+        config.runtime.changelog = false;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("turn it on"), "{err}");
     }
 
     #[test]

@@ -39,7 +39,13 @@ use crate::sourcing::SourcingProcessor;
 use crate::tally::Tally;
 use crate::view::AvailabilityView;
 
+mod intake;
 mod restore;
+mod shards;
+
+pub use intake::{IntakeReport, run_intake};
+
+use shards::{TABLE_PARTITION, topic_lane};
 
 /// The processors of one instance and the intake in front of them.
 #[derive(Debug)]
@@ -77,6 +83,23 @@ pub struct Pipeline {
     /// The reference records read at start, kept until the restore is done, so that a
     /// restore that falls back to a fresh state applies them again (see `read_tables`).
     tables: Option<Vec<Consumed>>,
+    /// Partitioned state (`runtime.sku_partitions` > 0): one engine per sku partition held,
+    /// in place of `engine` (which then stays empty).
+    shards: Option<Shards>,
+}
+
+/// The availability engines of a partitioned `allot run`: one per sku partition this
+/// instance holds, each fed only by that partition of the `bysku.` topics (and every
+/// reference record), each with its own changelog partition and snapshot.
+#[derive(Debug)]
+struct Shards {
+    count: u32,
+    engines: BTreeMap<i32, AvailabilityEngine>,
+    /// The counters of engines let go (their partitions moved), for the run's report.
+    retired: crate::availability::EngineStats,
+    /// Partitions revoked and not assigned again yet: their engines go unless the next
+    /// assignment gives them back.
+    revoked: std::collections::BTreeSet<i32>,
 }
 
 impl Pipeline {
@@ -113,7 +136,31 @@ impl Pipeline {
             input_records: 0,
             input_bytes: 0,
             tables: None,
+            shards: None,
         }
+    }
+
+    /// Every engine with the changelog partition it writes to: the one engine (`None`: by
+    /// key), or each shard's (its sku partition).
+    fn engines_mut(&mut self) -> impl Iterator<Item = (Option<i32>, &mut AvailabilityEngine)> {
+        let single = self.shards.is_none().then_some((None, &mut self.engine));
+        let shards = self
+            .shards
+            .iter_mut()
+            .flat_map(|s| s.engines.iter_mut().map(|(p, e)| (Some(*p), e)));
+        single.into_iter().chain(shards)
+    }
+
+    fn engines(&self) -> impl Iterator<Item = &AvailabilityEngine> {
+        let single = self.shards.is_none().then_some(&self.engine);
+        single
+            .into_iter()
+            .chain(self.shards.iter().flat_map(|s| s.engines.values()))
+    }
+
+    /// Positions held, over every engine.
+    fn positions(&self) -> usize {
+        self.engines().map(AvailabilityEngine::positions).sum()
     }
 
     /// Takes one Confluent-framed message read from `origin`.
@@ -149,7 +196,10 @@ impl Pipeline {
     pub fn accept_in(&mut self, lane: u32, origin: Origin<'_>, record: &AnyRecord) {
         self.input_records += 1;
         self.unflushed_since.get_or_insert_with(Instant::now);
-        let mut applied = self.engine.apply_in(lane, record);
+        let mut applied = match &mut self.shards {
+            None => self.engine.apply_in(lane, record),
+            Some(shards) => shards.apply(lane, origin.partition, record),
+        };
         if matches!(applied, Applied::Accepted) {
             match self.sourcing.apply(record, &mut self.engine) {
                 Ok(true) => {}
@@ -203,7 +253,8 @@ impl Pipeline {
             0,
             Origin {
                 topic: &name,
-                partition: consumed.partition,
+                // (partitioned: reference data goes to every shard, see `Shards::apply`)
+                partition: TABLE_PARTITION,
                 offset: consumed.offset,
             },
             &consumed.record,
@@ -247,15 +298,21 @@ impl Pipeline {
                     now_ms: since.elapsed().as_millis() as u64,
                     interval_ms: self.coalesce.as_millis() as u64,
                 };
-                self.held = self.engine.flush_encoded_paced(
-                    self.availability_schema_id,
-                    pace,
-                    availability,
-                );
+                let id = self.availability_schema_id;
+                self.held = self
+                    .engines_mut()
+                    .filter_map(|(_, e)| e.flush_encoded_paced(id, pace, availability))
+                    .reduce(|a, b| Held {
+                        first_due_ms: a.first_due_ms.min(b.first_due_ms),
+                        last_due_ms: a.last_due_ms.max(b.last_due_ms),
+                    });
             }
-            None => self
-                .engine
-                .flush_encoded(self.availability_schema_id, availability),
+            None => {
+                let id = self.availability_schema_id;
+                for (_, e) in self.engines_mut() {
+                    e.flush_encoded(id, availability);
+                }
+            }
         }
         self.metrics.published(availability.len() - before);
         if let Some(view) = &self.view {
@@ -269,7 +326,7 @@ impl Pipeline {
         if let Some(t) = self.unflushed_since.take() {
             self.metrics.publish_latency(t.elapsed().as_secs_f64());
         }
-        self.metrics.set_positions(self.engine.positions());
+        self.metrics.set_positions(self.positions());
         let now = self.sourcing.stats().clone();
         self.metrics.sourcing(&self.sourcing_counted, &now);
         self.sourcing_counted = now;
@@ -357,8 +414,8 @@ impl Pipeline {
             input_bytes: self.input_bytes,
             elapsed,
             tally: self.tally.clone(),
-            engine: self.engine.stats().clone(),
-            state: self.engine.state_size(),
+            engine: self.engine_stats(),
+            state: self.state_size(),
             sourcing: self.sourcing.stats().clone(),
             sourcing_busy: self.sourcing_busy,
             outputs,
@@ -462,9 +519,10 @@ impl Published {
 
     /// The totals; `samples` asks for the three best-stocked skus' availability (built from
     /// the engine's state, so only for modes that end with a summary of a bounded run).
-    fn finish(self, engine: &AvailabilityEngine, letters: u64, samples: bool) -> OutputStats {
+    fn finish(self, pipeline: &Pipeline, letters: u64, samples: bool) -> OutputStats {
         let mut stats = self.stats;
-        stats.skus = engine.published_skus() as u64;
+        stats.skus = pipeline.engines().map(|e| e.published_skus() as u64).sum();
+        let engine = pipeline.engine();
         stats.dead_letters = letters;
         if samples {
             let first_atp = |a: &Availability| {
@@ -622,7 +680,7 @@ pub async fn demo(config: &AllotConfig) -> anyhow::Result<RunReport> {
     Ok(pipeline.report(
         "demo",
         started.elapsed(),
-        published.finish(pipeline.engine(), letters, true),
+        published.finish(&pipeline, letters, true),
     ))
 }
 
@@ -731,7 +789,7 @@ pub async fn replay(
     Ok(pipeline.report(
         "replay",
         started.elapsed(),
-        published.finish(pipeline.engine(), letters, true),
+        published.finish(&pipeline, letters, true),
     ))
 }
 
@@ -887,7 +945,15 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let (registry, metrics, connector_metrics) = registries()?;
     let inputs = event_topics();
     let exactly_once = config.runtime.processing == Processing::ExactlyOnce;
-    let mut consumer_config = config.kafka.clone();
+    let partitioned = config.runtime.sku_partitions > 0;
+    // Partitioned: the group reads the co-partitioned topics `allot intake` writes.
+    let mut consumer_config = if partitioned {
+        let bysku = bysku_kafka(config);
+        ensure_bysku_topics(&bysku, config.runtime.sku_partitions).await?;
+        bysku
+    } else {
+        config.kafka.clone()
+    };
     let sink = if exactly_once {
         // Offsets are committed only inside transactions.
         consumer_config
@@ -937,7 +1003,15 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     pipeline.view = view;
     pipeline.paced_since = Some(Instant::now());
     let mut lanes = Lanes::default();
-    match source.partitions(Duration::from_secs(10)) {
+    let input_partitions = if partitioned {
+        // (each shard engine opens one lane per topic: `topic_lane`)
+        pipeline.shards = Some(Shards::new(config.runtime.sku_partitions));
+        Ok(Vec::new())
+    } else {
+        source.partitions(Duration::from_secs(10))
+    };
+    match input_partitions {
+        Ok(partitions) if partitioned => debug_assert!(partitions.is_empty()),
         Ok(partitions) => {
             for (topic, partition) in partitions {
                 lanes.lane(topic, partition);
@@ -963,7 +1037,10 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     } else {
         None
     };
-    pipeline.tables = None;
+    if !partitioned {
+        // (partitioned: kept for the life of the run, for the shards yet to be assigned)
+        pipeline.tables = None;
+    }
     let commits = if exactly_once {
         Commits::Transactions {
             interval: Duration::from_millis(config.runtime.commit_interval_ms),
@@ -985,11 +1062,15 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let mut next_table = Box::pin(tables.next());
     let topic_names: Vec<String> = Topic::ALL
         .iter()
-        .map(|t| config.kafka.topic_name(*t))
+        .map(|t| consumer_config.topic_name(*t))
         .collect();
     let mut take = |pipeline: &mut Pipeline, acks: &mut Acks, consumed: Consumed| {
         let origin_topic = &topic_names[consumed.topic.index()];
-        let lane = lanes.lane(consumed.topic, consumed.partition);
+        let lane = if partitioned {
+            topic_lane(consumed.topic)
+        } else {
+            lanes.lane(consumed.topic, consumed.partition)
+        };
         pipeline.input_bytes += consumed.bytes as u64;
         pipeline.accept_in(
             lane,
@@ -1019,7 +1100,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             }
             _ = source.group_changed() => {
                 for event in source.take_group_events() {
-                    follow_group(event, &mut pipeline, &mut acks, &mut publisher, &source, &readiness, &mut pauses).await?;
+                    follow_group(config, event, &mut pipeline, &mut acks, &mut publisher, &source, &readiness, &mut pauses).await?;
                 }
             }
             acked = publisher.ack_oldest(&source), if publisher.in_flight() > 0 => acked?,
@@ -1103,7 +1184,38 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
         .snapshot(&mut pipeline, &mut acks, &source, false)
         .await?;
     publisher.finish_snapshot().await;
-    // Leaving the group blocks until the coordinator answers.
+    close_source(source).await?;
+    if let Some(server) = server {
+        server.shutdown().await?;
+    }
+    let letters = publisher.letters;
+    Ok(pipeline.report(
+        "run",
+        started.elapsed(),
+        publisher.published.finish(&pipeline, letters, false),
+    ))
+}
+
+/// How long the loop may sleep when no message comes: until a flush or a release of parked
+/// offsets is due, at most `tick`.
+fn wake_in(pipeline: &Pipeline, publisher: &Publisher, tick: Duration) -> Duration {
+    [
+        pipeline.next_flush(),
+        publisher.next_release(),
+        publisher.commit_due(),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map_or(tick, |t| {
+        t.saturating_duration_since(Instant::now()).min(tick)
+    })
+}
+
+/// Leaves the consumer group (blocking until the coordinator answers, on a blocking thread),
+/// giving up when librdkafka cannot finish the close (`CloseWatch::stuck`) or after
+/// [`CLOSE_TIMEOUT`]: the partitions then move after the session timeout.
+async fn close_source(source: KafkaSource) -> anyhow::Result<()> {
     let watch = source.close_watch();
     let mut closing = tokio::task::spawn_blocking(move || source.close());
     let started_closing = Instant::now();
@@ -1132,33 +1244,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
             Err(_) => {}
         }
     }
-    if let Some(server) = server {
-        server.shutdown().await?;
-    }
-    let letters = publisher.letters;
-    Ok(pipeline.report(
-        "run",
-        started.elapsed(),
-        publisher
-            .published
-            .finish(pipeline.engine(), letters, false),
-    ))
-}
-
-/// How long the loop may sleep when no message comes: until a flush or a release of parked
-/// offsets is due, at most `tick`.
-fn wake_in(pipeline: &Pipeline, publisher: &Publisher, tick: Duration) -> Duration {
-    [
-        pipeline.next_flush(),
-        publisher.next_release(),
-        publisher.commit_due(),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .map_or(tick, |t| {
-        t.saturating_duration_since(Instant::now()).min(tick)
-    })
+    Ok(())
 }
 
 /// How long a stopping instance waits for the group coordinator to confirm it left.
@@ -1169,10 +1255,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// - Revoked (deferred): hand over, then let the partitions go. The pause starts at the
 ///   callback.
 /// - Lost: the partitions are already gone; nothing may be committed for them.
-/// - Assigned: restore the partitions' state, then report ready. Restoring is the hook for
-///   issue 5's changelog restore; today there is nothing to restore, so the instance is ready
-///   once the assignment is received (inside the first poll after it).
+/// - Assigned: with partitioned state, restore the engines of partitions new to this
+///   instance (and let go those revoked and not given back), then report ready. Without,
+///   the state was restored at start, so the instance is ready at once.
+#[allow(clippy::too_many_arguments)]
 async fn follow_group(
+    config: &AllotConfig,
     event: GroupEvent,
     pipeline: &mut Pipeline,
     acks: &mut Acks,
@@ -1188,6 +1276,9 @@ async fn follow_group(
             at,
         } => {
             pauses.open(at, "revoked", partitions.len());
+            if let Some(shards) = &mut pipeline.shards {
+                shards.revoked.extend(partitions.iter().map(|(_, p)| *p));
+            }
             if deferred {
                 let started = Instant::now();
                 publisher.hand_over(pipeline, acks, source).await?;
@@ -1205,6 +1296,12 @@ async fn follow_group(
         }
         GroupEvent::Lost { partitions, at } => {
             pauses.open(at, "lost", partitions.len());
+            if let Some(shards) = &mut pipeline.shards {
+                // Another member may already have moved their state on.
+                for (_, p) in &partitions {
+                    shards.retire(*p);
+                }
+            }
             eprintln!(
                 "allot: lost {} partitions (session timed out?); what was read from them and not \
                  committed is read again by their new owner",
@@ -1217,7 +1314,9 @@ async fn follow_group(
             at,
         } => {
             pauses.open(at, "assigned", partitions.len());
-            // Issue 5's restore from the changelog goes here, before the instance is ready.
+            if pipeline.shards.is_some() {
+                restore_assigned(config, &partitions, pipeline, publisher).await?;
+            }
             readiness.restored();
             eprintln!(
                 "allot: assigned {} partitions, holding {held} at_ms={}",
@@ -1228,6 +1327,73 @@ async fn follow_group(
         // GroupEvent is non-exhaustive: a new kind of event is logged, not ignored silently.
         #[allow(unreachable_patterns)]
         other => eprintln!("allot: consumer group event {other:?}"),
+    }
+    Ok(())
+}
+
+/// Partitioned state, on an assignment: lets go the engines of partitions revoked and not
+/// given back, and restores those of the partitions new to this instance (see `shards`).
+async fn restore_assigned(
+    config: &AllotConfig,
+    assigned: &[(Topic, i32)],
+    pipeline: &mut Pipeline,
+    publisher: &mut Publisher,
+) -> anyhow::Result<()> {
+    let held: std::collections::BTreeSet<i32> = assigned.iter().map(|(_, p)| *p).collect();
+    let shards = pipeline.shards.as_mut().expect("partitioned");
+    for p in std::mem::take(&mut shards.revoked) {
+        if !held.contains(&p) {
+            shards.retire(p);
+        }
+    }
+    let new: Vec<i32> = held
+        .iter()
+        .filter(|p| !shards.engines.contains_key(p))
+        .copied()
+        .collect();
+    let started = Instant::now();
+    for &p in &new {
+        restore::restore_shard(config, pipeline, publisher, p).await?;
+    }
+    if !new.is_empty() {
+        eprintln!(
+            "allot: restored {} sku partitions {new:?} in {:.2} s; holding {held:?}",
+            new.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// `allot run`'s and `allot intake`'s Kafka config for the `bysku.` topics: the prefix
+/// extended, `runtime.sku_partitions` partitions.
+pub fn bysku_kafka(config: &AllotConfig) -> allot_connectors::kafka::KafkaConfig {
+    let mut kafka = config.kafka.clone();
+    kafka.topic_prefix = format!("{}bysku.", config.kafka.topic_prefix);
+    kafka.partitions = config.runtime.sku_partitions as i32;
+    kafka
+}
+
+/// Creates the `bysku.` event topics if needed, and checks each has `count` partitions.
+async fn ensure_bysku_topics(
+    bysku: &allot_connectors::kafka::KafkaConfig,
+    count: u32,
+) -> anyhow::Result<()> {
+    allot_connectors::kafka::ensure_topics(bysku, &event_topics())
+        .await
+        .context("failed to create the bysku. topics; check kafka.bootstrap_servers")?;
+    for topic in event_topics() {
+        let name = bysku.topic_name(topic);
+        let n = tokio::task::block_in_place(|| {
+            allot_connectors::kafka::partition_count(bysku, &name, Duration::from_secs(10))
+        })
+        .with_context(|| format!("failed to read the partitions of {name}"))?;
+        anyhow::ensure!(
+            n == count as usize,
+            "{name} has {n} partitions but runtime.sku_partitions is {count}; they must be \
+             equal: keep the sku_partitions the topics were made with, or delete the bysku. \
+             and changelog topics and rebuild them from the inputs"
+        );
     }
     Ok(())
 }
@@ -1534,10 +1700,24 @@ impl Publisher {
         // The state this flush leaves, in the same flight (and transaction) as its outputs:
         // its offsets are acknowledged only once the changelog has it too.
         if let Some(mut changelog) = self.changelog.take() {
-            changelog.batch.clear();
-            pipeline.engine.changelog_dirty(&mut changelog.batch);
-            pipeline.sourcing.changelog_dirty(&mut changelog.batch);
-            let written = self.write_changelog(&changelog, &mut flight, source).await;
+            let mut written = Ok(());
+            // One batch per engine, to its changelog partition (sourcing's with the one engine).
+            let partitions: Vec<Option<i32>> = pipeline.engines_mut().map(|(p, _)| p).collect();
+            for partition in partitions {
+                changelog.batch.clear();
+                pipeline
+                    .engine_at(partition)
+                    .changelog_dirty(&mut changelog.batch);
+                if partition.is_none() {
+                    pipeline.sourcing.changelog_dirty(&mut changelog.batch);
+                }
+                written = self
+                    .write_changelog(&changelog, partition, &mut flight, source)
+                    .await;
+                if written.is_err() {
+                    break;
+                }
+            }
             self.changelog = Some(changelog);
             written?;
         }
@@ -1563,18 +1743,19 @@ impl Publisher {
         Ok(())
     }
 
-    /// Queues `changelog`'s batch into `flight`, making room in the producer's queue by
+    /// Queues `changelog`'s batch into `flight` (to `partition` when given, else by key), making room in the producer's queue by
     /// waiting for older flushes when it is full.
     async fn write_changelog(
         &mut self,
         changelog: &Changelog,
+        partition: Option<i32>,
         flight: &mut InFlight,
         source: &KafkaSource,
     ) -> anyhow::Result<()> {
         for (key, value) in changelog.batch.iter() {
             let d = self
                 .enqueue(source, "failed to write the changelog", |sink| {
-                    sink.enqueue_raw(&changelog.topic, key, value)
+                    sink.enqueue_raw_at(&changelog.topic, partition, key, value)
                 })
                 .await?;
             flight.changelog.push(d);

@@ -182,39 +182,5 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     );
     let got = common::last_availability(&crashed).await;
 
-    // The same skus, and for each the same final message, byte for byte (event times, every
-    // location and channel bucket: the whole published state).
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>()
-    );
-    let codec = ConfluentCodec::new(StaticResolver::new());
-    // Except the version (and the event id naming it) and the event time: a version counts
-    // the changes applied to the sku in the order they were read, and the event time is that
-    // of the newest change, and reference data (a location, a policy) re-dates the skus that
-    // exist when it arrives. How the topics interleave differs between any two runs, faults
-    // or not, so these may too; the values may not.
-    let bytes = |a: &Availability| {
-        let mut a = a.clone();
-        a.version = 0;
-        a.event_id.clear();
-        a.event_time = 0;
-        let mut out = Vec::new();
-        codec.encode(&a, &mut out).expect("encodes");
-        out
-    };
-    let differ: Vec<&String> = expected
-        .iter()
-        .filter(|(sku, e)| bytes(&got[*sku]) != bytes(e))
-        .map(|(sku, _)| sku)
-        .collect();
-    assert!(
-        differ.is_empty(),
-        "{} of {} skus differ after {kills} kills, e.g. {}:\nexpected {:?}\ngot {:?}",
-        differ.len(),
-        expected.len(),
-        differ[0],
-        expected[differ[0]],
-        got[differ[0]]
-    );
+    common::assert_same_availability(&expected, &got, &format!("{kills} kills"));
 }

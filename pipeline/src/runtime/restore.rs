@@ -17,12 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allot_connectors::kafka::{
-    ChangelogRead, KafkaError, KafkaSource, changelog_topic, ensure_changelog, read_changelog,
+    ChangelogRead, KafkaError, KafkaSource, changelog_topic, ensure_changelog, partition_count,
+    read_changelog, read_changelog_partitions,
 };
 use anyhow::Context;
 
 use super::{Acks, Changelog, Pipeline, Publisher};
-use crate::availability::{ChangelogBatch, RestoreError};
+use crate::availability::{AvailabilityEngine, ChangelogBatch, RestoreError};
 use crate::config::AllotConfig;
 use crate::snapshot::{self, ChangelogOffsets};
 
@@ -72,6 +73,133 @@ fn snapshot_path(config: &AllotConfig, topic: &str) -> Option<PathBuf> {
     Some(dir.join(format!("{topic}.snap")))
 }
 
+/// The snapshot of sku partition `partition`, beside `base` (the unpartitioned one's path).
+fn shard_path(base: &std::path::Path, partition: i32) -> PathBuf {
+    base.with_extension(format!("p{partition}.snap"))
+}
+
+/// Reads partition `partition` of the changelog `topic` from `from` into `engine`.
+fn read_shard(
+    config: &AllotConfig,
+    topic: &str,
+    partition: i32,
+    from: &BTreeMap<i32, i64>,
+    engine: &mut AvailabilityEngine,
+) -> Result<ChangelogRead, KafkaError> {
+    tokio::task::block_in_place(|| {
+        read_changelog_partitions(
+            &config.kafka,
+            topic,
+            Some(&[partition]),
+            from,
+            RESTORE_TIMEOUT,
+            |key, value| {
+                engine.restore(key, value).map_err(|e| {
+                    format!(
+                        "{e}: the record is unreadable or was written under another \
+                         availability config or runtime.sku_partitions; fix the config, or \
+                         delete the topic (and the snapshots in runtime.state_dir) to rebuild \
+                         the state from the inputs"
+                    )
+                })
+            },
+        )
+    })
+}
+
+/// Restores the engine of sku partition `partition` (partitioned state, on assignment):
+/// a fresh shard engine with the reference records read so far, then its snapshot and
+/// partition `partition` of the changelog after it, or the whole partition. Before any of
+/// the partition's input is read, so the state is the one its committed offsets belong to.
+pub(super) async fn restore_shard(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+    publisher: &mut Publisher,
+    partition: i32,
+) -> anyhow::Result<()> {
+    let Some(changelog) = &publisher.changelog else {
+        anyhow::bail!("partitioned state needs runtime.changelog");
+    };
+    let topic = changelog.topic.to_string();
+    let started = Instant::now();
+    let mut engine = pipeline.shard_engine(config, partition);
+    let mut from = BTreeMap::new();
+    let mut from_snapshot = None;
+    let path = snapshot_path(config, &topic).map(|base| shard_path(&base, partition));
+    if let Some(path) = path.filter(|p| p.exists()) {
+        let mut records = 0u64;
+        let read = tokio::task::block_in_place(|| {
+            snapshot::read(&path, |key, value| {
+                records += 1;
+                engine.restore(key, value)
+            })
+        });
+        match read {
+            Ok(offsets) if offsets.keys().all(|p| *p as i32 == partition) => {
+                from = offsets.into_iter().map(|(p, o)| (p as i32, o)).collect();
+                from_snapshot = Some((records, started.elapsed().as_secs_f64()));
+            }
+            Ok(offsets) => {
+                eprintln!(
+                    "allot: not using the snapshot {}: it covers changelog partitions {:?}, not \
+                     {partition}; restoring from the whole partition",
+                    path.display(),
+                    offsets.keys().collect::<Vec<_>>()
+                );
+                engine = pipeline.shard_engine(config, partition);
+            }
+            Err(e) => {
+                eprintln!(
+                    "allot: not using the snapshot: {e}; restoring partition {partition} from \
+                     the whole changelog {topic}"
+                );
+                engine = pipeline.shard_engine(config, partition);
+            }
+        }
+    }
+    let mut read = read_shard(config, &topic, partition, &from, &mut engine);
+    if let Err(e) = &read
+        && from_snapshot.is_some()
+    {
+        eprintln!(
+            "allot: partition {partition} of the changelog {topic} does not continue the \
+             snapshot ({e}); restoring from the whole partition"
+        );
+        engine = pipeline.shard_engine(config, partition);
+        from_snapshot = None;
+        read = read_shard(config, &topic, partition, &BTreeMap::new(), &mut engine);
+    }
+    let read = read.with_context(|| {
+        format!("failed to restore sku partition {partition} from the changelog {topic}")
+    })?;
+    if read.records > 0 || from_snapshot.is_some() {
+        engine.restore_finish();
+        engine.reset_pacing();
+    }
+    let snapshot = match from_snapshot {
+        Some((records, secs)) => format!("a snapshot of {records} records ({secs:.2} s) and "),
+        None => String::new(),
+    };
+    eprintln!(
+        "allot: restored sku partition {partition}: {} positions from {snapshot}{} changelog \
+         records ({:.1} MiB) in {:.2} s",
+        engine.positions(),
+        read.records,
+        read.bytes as f64 / (1024.0 * 1024.0),
+        started.elapsed().as_secs_f64()
+    );
+    publisher
+        .changelog_ends
+        .insert(partition, read.ends.get(&partition).copied().unwrap_or(0));
+    pipeline
+        .shards
+        .as_mut()
+        .expect("partitioned")
+        .engines
+        .insert(partition, engine);
+    Ok(())
+}
+
 /// Creates the changelog topic if needed and restores the pipeline (fresh, with `lanes`
 /// lanes open): from the snapshot and the changelog after it, or from the whole changelog.
 /// Runs before any input is read, so the state is the one the last committed offsets belong
@@ -82,7 +210,13 @@ pub(super) async fn restore_changelog(
     lanes: u32,
 ) -> anyhow::Result<Changelog> {
     let topic = changelog_topic(&config.kafka, "availability");
-    ensure_changelog(&config.kafka, &topic)
+    let mut kafka = config.kafka.clone();
+    let partitioned = config.runtime.sku_partitions > 0;
+    if partitioned {
+        // Partition p of the changelog holds sku partition p.
+        kafka.partitions = config.runtime.sku_partitions as i32;
+    }
+    ensure_changelog(&kafka, &topic)
         .await
         .with_context(|| format!("failed to create the changelog topic {topic}"))?;
     if let Some(dir) = &config.runtime.state_dir {
@@ -93,6 +227,21 @@ pub(super) async fn restore_changelog(
                 dir.display()
             )
         })?;
+    }
+    if partitioned {
+        let n = tokio::task::block_in_place(|| {
+            partition_count(&config.kafka, &topic, Duration::from_secs(10))
+        })
+        .with_context(|| format!("failed to read the partitions of {topic}"))?;
+        anyhow::ensure!(
+            n == config.runtime.sku_partitions as usize,
+            "the changelog topic {topic} has {n} partitions but runtime.sku_partitions is {}; \
+             they must be equal (partition p holds sku partition p): keep the sku_partitions \
+             the topics were made with, or delete the bysku. and changelog topics and rebuild",
+            config.runtime.sku_partitions
+        );
+        // Each partition is restored when it is assigned (`restore_shard`).
+        return Ok(changelog_of(config, &topic, BTreeMap::new()));
     }
     let started = Instant::now();
     let mut from = BTreeMap::new();
@@ -163,18 +312,23 @@ pub(super) async fn restore_changelog(
             );
         }
     }
-    Ok(Changelog {
-        topic: Arc::from(topic.as_str()),
+    Ok(changelog_of(config, &topic, read.ends))
+}
+
+/// The changelog `topic` as the publisher writes it, restored to `ends`.
+fn changelog_of(config: &AllotConfig, topic: &str, ends: BTreeMap<i32, i64>) -> Changelog {
+    Changelog {
+        topic: Arc::from(topic),
         batch: ChangelogBatch::default(),
-        ends: read.ends,
-        snapshots: snapshot_path(config, &topic).map(|path| Snapshots {
+        ends,
+        snapshots: snapshot_path(config, topic).map(|path| Snapshots {
             path,
             interval: Some(Duration::from_millis(config.runtime.snapshot_interval_ms))
                 .filter(|i| !i.is_zero()),
             last: Instant::now(),
             writing: None,
         }),
-    })
+    }
 }
 
 /// The snapshots of one changelog: where, how often, and the write in progress.
@@ -185,8 +339,9 @@ pub(super) struct Snapshots {
     writing: Option<tokio::task::JoinHandle<Result<Written, snapshot::SnapshotError>>>,
 }
 
-/// A snapshot written: records, bytes of records, seconds copying the state, seconds writing.
-struct Written(usize, usize, f64, f64);
+/// A snapshot written: records, bytes of records, seconds copying the state, seconds writing,
+/// and the file written (the last, when there are several: one per sku partition).
+struct Written(usize, usize, f64, f64, PathBuf, usize);
 
 impl Snapshots {
     /// Whether the interval has passed since the last snapshot.
@@ -201,11 +356,16 @@ impl Snapshots {
             return;
         };
         match writing.await {
-            Ok(Ok(Written(records, bytes, copy, write))) => eprintln!(
-                "allot: snapshot of {records} records ({:.1} MiB) written to {} (copy {copy:.2} \
-                 s, write {write:.2} s)",
+            Ok(Ok(Written(records, bytes, copy, write, path, files))) => eprintln!(
+                "allot: snapshot of {records} records ({:.1} MiB) written to {}{} (copy \
+                 {copy:.2} s, write {write:.2} s)",
                 bytes as f64 / (1024.0 * 1024.0),
-                self.path.display()
+                path.display(),
+                match files {
+                    0 => " (no file: no sku partition held)".into(),
+                    1 => String::new(),
+                    n => format!(" and {} more files beside it, one per sku partition", n - 1),
+                }
             ),
             Ok(Err(e)) => eprintln!(
                 "allot: could not write a snapshot ({e}); the previous one stays; check the \
@@ -263,31 +423,51 @@ impl Publisher {
             .await
             .context("failed to commit before a snapshot")?;
         let copying = Instant::now();
-        let mut batch = ChangelogBatch::default();
-        pipeline.engine.changelog_all(&mut batch);
-        pipeline.sourcing.changelog_all(&mut batch);
-        let copy = copying.elapsed().as_secs_f64();
-        let offsets: ChangelogOffsets = self
-            .changelog_ends
-            .iter()
-            .map(|(p, o)| (*p as u32, *o))
-            .collect();
         let snapshots = self
             .changelog
             .as_mut()
             .and_then(|c| c.snapshots.as_mut())
             .expect("checked above");
+        // One file per engine: the one engine's (with sourcing) covers every changelog
+        // partition; a shard's covers its own.
+        let mut files: Vec<(PathBuf, ChangelogOffsets, ChangelogBatch)> = Vec::new();
+        let partitions: Vec<Option<i32>> = pipeline.engines_mut().map(|(p, _)| p).collect();
+        for partition in partitions {
+            let mut batch = ChangelogBatch::default();
+            pipeline.engine_at(partition).changelog_all(&mut batch);
+            let (path, offsets) = match partition {
+                None => {
+                    pipeline.sourcing.changelog_all(&mut batch);
+                    let all = self.changelog_ends.iter();
+                    (
+                        snapshots.path.clone(),
+                        all.map(|(p, o)| (*p as u32, *o)).collect(),
+                    )
+                }
+                Some(p) => {
+                    let end = self.changelog_ends.get(&p).copied().unwrap_or(0);
+                    (shard_path(&snapshots.path, p), [(p as u32, end)].into())
+                }
+            };
+            files.push((path, offsets, batch));
+        }
+        let copy = copying.elapsed().as_secs_f64();
         snapshots.finish().await;
-        let path = snapshots.path.clone();
         snapshots.last = Instant::now();
         snapshots.writing = Some(tokio::task::spawn_blocking(move || {
             let writing = Instant::now();
-            let bytes = batch
-                .iter()
-                .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
-                .sum();
-            snapshot::write(&path, &offsets, &batch)
-                .map(|()| Written(batch.len(), bytes, copy, writing.elapsed().as_secs_f64()))
+            let (mut records, mut bytes) = (0, 0);
+            let last = files.last().map(|f| f.0.clone()).unwrap_or_default();
+            for (path, offsets, batch) in &files {
+                records += batch.len();
+                bytes += batch
+                    .iter()
+                    .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+                    .sum::<usize>();
+                snapshot::write(path, offsets, batch)?;
+            }
+            let secs = writing.elapsed().as_secs_f64();
+            Ok(Written(records, bytes, copy, secs, last, files.len()))
         }));
         Ok(())
     }

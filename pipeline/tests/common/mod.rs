@@ -131,10 +131,20 @@ impl Allot {
     /// Starts `allot run` on `kafka` with an HTTP server on a free port, plus `env`; waits
     /// until it serves HTTP.
     pub fn start(kafka: &KafkaConfig, client_id: &str, env: &[(&str, &str)]) -> Allot {
+        Allot::start_command("run", kafka, client_id, env)
+    }
+
+    /// [`start`](Self::start) for another command that serves HTTP (`intake`).
+    pub fn start_command(
+        command: &str,
+        kafka: &KafkaConfig,
+        client_id: &str,
+        env: &[(&str, &str)],
+    ) -> Allot {
         use std::io::BufRead;
         use std::process::Stdio;
         let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
-            .args(["run", "--metrics-addr", "127.0.0.1:0"])
+            .args([command, "--metrics-addr", "127.0.0.1:0"])
             .env("ALLOT__KAFKA__BOOTSTRAP_SERVERS", &kafka.bootstrap_servers)
             .env("ALLOT__KAFKA__TOPIC_PREFIX", &kafka.topic_prefix)
             .env("ALLOT__KAFKA__GROUP_ID", &kafka.group_id)
@@ -172,7 +182,10 @@ impl Allot {
             .flatten()
             .unwrap_or_else(|| {
                 let _ = child.kill();
-                panic!("allot run did not serve HTTP: {:?}", stderr.lock().unwrap())
+                panic!(
+                    "allot {command} did not serve HTTP: {:?}",
+                    stderr.lock().unwrap()
+                )
             });
         Allot {
             child,
@@ -510,4 +523,48 @@ pub async fn load(kafka: KafkaConfig, records: Vec<AnyRecord>, chunk: usize, ove
             tokio::time::sleep(pause).await;
         }
     }
+}
+
+/// Asserts that `got` holds the same skus as `expected`, each with the same final message
+/// byte for byte (every location and channel bucket: the whole published state), except the
+/// version, event id, event time and source. A version counts the changes applied to the
+/// sku in the order they were read, the event time is that of the newest change, and
+/// reference data (a location, a policy) re-dates the skus that exist when it arrives; how
+/// the topics interleave differs between any two runs, faults or not, so these may differ
+/// too; the values may not. The source names the instance that published.
+pub fn assert_same_availability(
+    expected: &std::collections::BTreeMap<String, Availability>,
+    got: &std::collections::BTreeMap<String, Availability>,
+    after: &str,
+) {
+    use allot_schemas::codec::{ConfluentCodec, StaticResolver};
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    let codec = ConfluentCodec::new(StaticResolver::new());
+    let bytes = |a: &Availability| {
+        let mut a = a.clone();
+        a.version = 0;
+        a.event_id.clear();
+        a.event_time = 0;
+        a.source.clear();
+        let mut out = Vec::new();
+        codec.encode(&a, &mut out).expect("encodes");
+        out
+    };
+    let differ: Vec<&String> = expected
+        .iter()
+        .filter(|(sku, e)| bytes(&got[*sku]) != bytes(e))
+        .map(|(sku, _)| sku)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} skus differ after {after}, e.g. {}:\nexpected {:?}\ngot {:?}",
+        differ.len(),
+        expected.len(),
+        differ[0],
+        expected[differ[0]],
+        got[differ[0]]
+    );
 }
