@@ -350,8 +350,23 @@ impl KafkaSource {
     }
 
     /// The high watermark of every non-empty partition of the topics read (blocking, up to
-    /// `timeout` per request): where the data that exists now ends.
+    /// `timeout` per request, transient failures retried for a minute): where the data that
+    /// exists now ends.
     pub fn ends(&self, timeout: Duration) -> Result<Vec<(Topic, i32, i64)>, KafkaError> {
+        // Transient failures (a broker restarting: no leader yet) are retried for a while.
+        let deadline = Instant::now() + ENDS_RETRY;
+        loop {
+            match self.ends_once(timeout) {
+                Err(e) if e.action() == crate::ErrorAction::Retry && Instant::now() < deadline => {
+                    tracing::warn!("{e}; asking again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn ends_once(&self, timeout: Duration) -> Result<Vec<(Topic, i32, i64)>, KafkaError> {
         let partitions = self.partitions(timeout)?;
         // One query per partition, all at once: librdkafka answers each in about half a second
         // however small the topic, which one after another would add up at every start.
@@ -423,11 +438,20 @@ impl KafkaSource {
     pub async fn next(&self) -> Result<Consumed, KafkaError> {
         loop {
             let step = {
-                let msg = self
-                    .consumer
-                    .recv()
-                    .await
-                    .map_err(|source| KafkaError::Consume { source })?;
+                let msg = match self.consumer.recv().await {
+                    Ok(msg) => msg,
+                    Err(source) => {
+                        let error = KafkaError::Consume { source };
+                        if error.action() != crate::ErrorAction::Retry {
+                            return Err(error);
+                        }
+                        // The brokers are away (restarting, a network blip): librdkafka
+                        // reconnects by itself and fetching resumes where it was.
+                        tracing::warn!("{error}; waiting for the brokers");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
                 let (name, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
                 let topic = self.config.topic_of(name);
                 let decoded = match (topic, msg.payload()) {
@@ -872,6 +896,9 @@ impl ConsumerContext for SourceContext {
         }
     }
 }
+
+/// How long [`KafkaSource::ends`] retries transient failures.
+const ENDS_RETRY: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
