@@ -6,6 +6,9 @@
 //! later stops, so partitions move between instances. At the end the availability topic's
 //! final value per sku equals that of a fault-free run of one instance over the same input.
 //!
+//! Half-way the broker itself is restarted under the running instances (and the intake);
+//! an instance that stops on a failed transaction is started again.
+//!
 //! Exactly once, static membership (a restarted instance takes its partitions back without
 //! a rebalance), snapshots every 700 ms. The intake is not killed here (it is at least
 //! once; its repeats are dropped as duplicates, which `kafka_crash` style byte equality
@@ -166,8 +169,36 @@ async fn two_and_three_instances_killed_twenty_times_equal_one_fault_free_instan
         )
     };
     let mut running: Vec<Option<Allot>> = vec![Some(start(0)), Some(start(1)), None];
-    let (mut mid_run, mut restores, mut from_snapshot) = (0, 0, 0);
+    let (mut mid_run, mut restores, mut from_snapshot, mut stopped_by_broker) = (0, 0, 0, 0);
+    let mut intake = intake;
     for k in 0..kills {
+        if k == kills / 2 {
+            eprintln!("the broker restarts");
+            testkit::restart_kafka();
+        }
+        // An instance (or the intake) that stopped by itself (a transaction failed while the
+        // broker was away) is started again; any other exit is a failure.
+        for (i, slot) in running.iter_mut().enumerate() {
+            if slot.as_mut().is_some_and(|a| !a.running()) {
+                let (status, report) = slot.take().unwrap().wait(Duration::from_secs(10));
+                assert!(
+                    k >= kills / 2,
+                    "instance {} exited by itself: {status:?}\n{report}",
+                    members[i]
+                );
+                stopped_by_broker += 1;
+                *slot = Some(start(i));
+            }
+        }
+        if !intake.running() {
+            let (status, report) = intake.wait(Duration::from_secs(10));
+            assert!(
+                k >= kills / 2,
+                "the intake exited by itself: {status:?}\n{report}"
+            );
+            stopped_by_broker += 1;
+            intake = start_intake(&crashed, &member_config(dir.path(), "intake"));
+        }
         if k == kills / 3 {
             eprintln!("instance c joins");
             running[2] = Some(start(2));
@@ -183,16 +214,24 @@ async fn two_and_three_instances_killed_twenty_times_equal_one_fault_free_instan
         // Mostly once it has applied a record in this life; every fourth kill at a random
         // moment of its start-up (restoring, joining the group).
         {
-            let allot = running[victim].as_ref().unwrap();
+            let allot = running[victim].as_mut().unwrap();
             if k % 4 != 3 {
                 let t = Instant::now();
-                while common::events_applied(allot) < 1.0 && t.elapsed() < Duration::from_secs(20) {
+                while allot.running()
+                    && common::events_applied(allot) < 1.0
+                    && t.elapsed() < Duration::from_secs(20)
+                {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
         }
         std::thread::sleep(Duration::from_millis(common::splitmix(&mut seed) % 1_500));
-        let allot = running[victim].take().unwrap();
+        let mut allot = running[victim].take().unwrap();
+        if !allot.running() {
+            // (stopped by itself since: picked up at the next round)
+            running[victim] = Some(allot);
+            continue;
+        }
         mid_run += usize::from(common::events_applied(&allot) >= 1.0);
         let log = allot.log();
         for line in log.iter().filter(|l| l.contains("restored sku partition")) {
@@ -215,7 +254,8 @@ async fn two_and_three_instances_killed_twenty_times_equal_one_fault_free_instan
     loader.await.expect("the loader");
     eprintln!(
         "{kills} kills, {mid_run} after records were applied, {restores} partition restores, \
-         {from_snapshot} from a snapshot"
+         {from_snapshot} from a snapshot; {stopped_by_broker} processes stopped by themselves \
+         after the broker restart"
     );
     assert!(
         mid_run > kills as usize / 2,

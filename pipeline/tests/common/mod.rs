@@ -246,17 +246,22 @@ impl Allot {
 
     /// `GET path`: status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
+        self.try_get(path).expect("the instance answers HTTP")
+    }
+
+    /// [`get`](Self::get), or the I/O error (an instance that just exited).
+    pub fn try_get(&self, path: &str) -> std::io::Result<(u16, String)> {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(self.addr).expect("connect");
+        let mut s = std::net::TcpStream::connect(self.addr)?;
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        )?;
         let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
+        s.read_to_string(&mut raw)?;
         let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        (head[9..12].parse().unwrap(), body.to_owned())
+        let status = head.get(9..12).and_then(|c| c.parse().ok());
+        Ok((status.unwrap_or(0), body.to_owned()))
     }
 
     /// The sum of every sample of `/metrics` whose series starts with `series` (a name, or a
@@ -492,7 +497,11 @@ pub fn events_applied(allot: &Allot) -> f64 {
         .filter(|t| t.retention() == Retention::Compacted)
         .map(|t| format!("topic=\"{}\"", t.name()))
         .collect();
-    let (_, body) = allot.get("/metrics");
+    // (0 from an instance that has just exited by itself)
+    let body = allot
+        .try_get("/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     body.lines()
         .filter(|l| {
             l.starts_with("allot_records_applied_total{")
