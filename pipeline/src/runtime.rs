@@ -1352,9 +1352,7 @@ async fn restore_assigned(
         .copied()
         .collect();
     let started = Instant::now();
-    for &p in &new {
-        restore::restore_shard(config, pipeline, publisher, p).await?;
-    }
+    restore::restore_shards(config, pipeline, publisher, &new).await?;
     if !new.is_empty() {
         eprintln!(
             "allot: restored {} sku partitions {new:?} in {:.2} s; holding {held:?}",

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allot_connectors::kafka::{
-    ChangelogRead, KafkaError, KafkaSource, changelog_topic, ensure_changelog, partition_count,
-    read_changelog, read_changelog_partitions,
+    ChangelogRead, Consumed, KafkaError, KafkaSource, changelog_topic, ensure_changelog,
+    partition_count, read_changelog, read_changelog_partitions,
 };
 use anyhow::Context;
 
+use super::shards::shard_engine;
 use super::{Acks, Changelog, Pipeline, Publisher};
 use crate::availability::{AvailabilityEngine, ChangelogBatch, RestoreError};
 use crate::config::AllotConfig;
@@ -78,7 +79,7 @@ fn shard_path(base: &std::path::Path, partition: i32) -> PathBuf {
     base.with_extension(format!("p{partition}.snap"))
 }
 
-/// Reads partition `partition` of the changelog `topic` from `from` into `engine`.
+/// Reads partition `partition` of the changelog `topic` from `from` into `engine`. Blocking.
 fn read_shard(
     config: &AllotConfig,
     topic: &str,
@@ -86,53 +87,93 @@ fn read_shard(
     from: &BTreeMap<i32, i64>,
     engine: &mut AvailabilityEngine,
 ) -> Result<ChangelogRead, KafkaError> {
-    tokio::task::block_in_place(|| {
-        read_changelog_partitions(
-            &config.kafka,
-            topic,
-            Some(&[partition]),
-            from,
-            RESTORE_TIMEOUT,
-            |key, value| {
-                engine.restore(key, value).map_err(|e| {
-                    format!(
-                        "{e}: the record is unreadable or was written under another \
-                         availability config or runtime.sku_partitions; fix the config, or \
-                         delete the topic (and the snapshots in runtime.state_dir) to rebuild \
-                         the state from the inputs"
-                    )
-                })
-            },
-        )
-    })
+    read_changelog_partitions(
+        &config.kafka,
+        topic,
+        Some(&[partition]),
+        from,
+        RESTORE_TIMEOUT,
+        |key, value| {
+            engine.restore(key, value).map_err(|e| {
+                format!(
+                    "{e}: the record is unreadable or was written under another availability \
+                     config or runtime.sku_partitions; fix the config, or delete the topic (and \
+                     the snapshots in runtime.state_dir) to rebuild the state from the inputs"
+                )
+            })
+        },
+    )
 }
 
-/// Restores the engine of sku partition `partition` (partitioned state, on assignment):
-/// a fresh shard engine with the reference records read so far, then its snapshot and
-/// partition `partition` of the changelog after it, or the whole partition. Before any of
-/// the partition's input is read, so the state is the one its committed offsets belong to.
-pub(super) async fn restore_shard(
+/// Restores the engines of sku partitions `partitions` (partitioned state, on assignment),
+/// several at a time on threads of their own (each reads its own changelog partition), and
+/// adds them to the pipeline. Before any of their input is read, so each state is the one
+/// its partition's committed offsets belong to.
+pub(super) async fn restore_shards(
     config: &AllotConfig,
     pipeline: &mut Pipeline,
     publisher: &mut Publisher,
-    partition: i32,
+    partitions: &[i32],
 ) -> anyhow::Result<()> {
     let Some(changelog) = &publisher.changelog else {
         anyhow::bail!("partitioned state needs runtime.changelog");
     };
     let topic = changelog.topic.to_string();
+    let count = pipeline.shards.as_ref().expect("partitioned").count;
+    let tables = pipeline.tables.as_deref().unwrap_or_default();
+    let at_once = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let mut restored = Vec::with_capacity(partitions.len());
+    tokio::task::block_in_place(|| {
+        for group in partitions.chunks(at_once) {
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = group
+                    .iter()
+                    .map(|&p| {
+                        let topic = &topic;
+                        scope.spawn(move || (p, restore_shard(config, topic, count, tables, p)))
+                    })
+                    .collect();
+                for t in threads {
+                    restored.push(t.join().expect("a partition's restore panicked"));
+                }
+            });
+        }
+    });
+    for (partition, result) in restored {
+        let (engine, end) = result?;
+        publisher.changelog_ends.insert(partition, end);
+        pipeline
+            .shards
+            .as_mut()
+            .expect("partitioned")
+            .engines
+            .insert(partition, engine);
+    }
+    Ok(())
+}
+
+/// Restores the engine of sku partition `partition`: a fresh shard engine with the
+/// reference records read so far, then its snapshot and partition `partition` of the
+/// changelog after it, or the whole partition. Returns it with the end of the changelog
+/// partition it read to. Blocking.
+fn restore_shard(
+    config: &AllotConfig,
+    topic: &str,
+    count: u32,
+    tables: &[Consumed],
+    partition: i32,
+) -> anyhow::Result<(AvailabilityEngine, i64)> {
+    let fresh = || shard_engine(config, count, tables, partition);
     let started = Instant::now();
-    let mut engine = pipeline.shard_engine(config, partition);
+    let mut engine = fresh();
     let mut from = BTreeMap::new();
     let mut from_snapshot = None;
-    let path = snapshot_path(config, &topic).map(|base| shard_path(&base, partition));
+    let path = snapshot_path(config, topic).map(|base| shard_path(&base, partition));
     if let Some(path) = path.filter(|p| p.exists()) {
         let mut records = 0u64;
-        let read = tokio::task::block_in_place(|| {
-            snapshot::read(&path, |key, value| {
-                records += 1;
-                engine.restore(key, value)
-            })
+        let read = snapshot::read(&path, |key, value| {
+            records += 1;
+            engine.restore(key, value)
         });
         match read {
             Ok(offsets) if offsets.keys().all(|p| *p as i32 == partition) => {
@@ -146,18 +187,18 @@ pub(super) async fn restore_shard(
                     path.display(),
                     offsets.keys().collect::<Vec<_>>()
                 );
-                engine = pipeline.shard_engine(config, partition);
+                engine = fresh();
             }
             Err(e) => {
                 eprintln!(
                     "allot: not using the snapshot: {e}; restoring partition {partition} from \
                      the whole changelog {topic}"
                 );
-                engine = pipeline.shard_engine(config, partition);
+                engine = fresh();
             }
         }
     }
-    let mut read = read_shard(config, &topic, partition, &from, &mut engine);
+    let mut read = read_shard(config, topic, partition, &from, &mut engine);
     if let Err(e) = &read
         && from_snapshot.is_some()
     {
@@ -165,9 +206,9 @@ pub(super) async fn restore_shard(
             "allot: partition {partition} of the changelog {topic} does not continue the \
              snapshot ({e}); restoring from the whole partition"
         );
-        engine = pipeline.shard_engine(config, partition);
+        engine = fresh();
         from_snapshot = None;
-        read = read_shard(config, &topic, partition, &BTreeMap::new(), &mut engine);
+        read = read_shard(config, topic, partition, &BTreeMap::new(), &mut engine);
     }
     let read = read.with_context(|| {
         format!("failed to restore sku partition {partition} from the changelog {topic}")
@@ -188,16 +229,7 @@ pub(super) async fn restore_shard(
         read.bytes as f64 / (1024.0 * 1024.0),
         started.elapsed().as_secs_f64()
     );
-    publisher
-        .changelog_ends
-        .insert(partition, read.ends.get(&partition).copied().unwrap_or(0));
-    pipeline
-        .shards
-        .as_mut()
-        .expect("partitioned")
-        .engines
-        .insert(partition, engine);
-    Ok(())
+    Ok((engine, read.ends.get(&partition).copied().unwrap_or(0)))
 }
 
 /// Creates the changelog topic if needed and restores the pipeline (fresh, with `lanes`

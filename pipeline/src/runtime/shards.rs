@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use allot_connectors::kafka::Consumed;
 use allot_schemas::{AnyRecord, DeadLetterKind, Topic};
 
 use super::{Pipeline, Shards, event_topics};
@@ -81,6 +82,30 @@ impl Shards {
     }
 }
 
+/// A fresh engine for sku partition `partition` of `count`, with its lanes open and every
+/// reference record read so far (`tables`) applied, as a start applies them before its
+/// restore.
+pub(super) fn shard_engine(
+    config: &AllotConfig,
+    count: u32,
+    tables: &[Consumed],
+    partition: i32,
+) -> AvailabilityEngine {
+    let mut engine = AvailabilityEngine::with_shard(
+        config.availability.clone(),
+        Some(Shard {
+            partition: partition as u32,
+            count,
+        }),
+    );
+    engine.open_lanes(event_topics().len() as u32);
+    for consumed in tables {
+        // (a refused one was dead-lettered when it was read)
+        let _ = engine.apply_in(0, &consumed.record);
+    }
+    engine
+}
+
 fn add_stats(to: &mut EngineStats, from: &EngineStats) {
     to.accepted += from.accepted;
     to.duplicates += from.duplicates;
@@ -95,25 +120,6 @@ impl Pipeline {
             (Some(p), Some(shards)) => shards.engines.get_mut(&p).expect("a held partition"),
             _ => &mut self.engine,
         }
-    }
-
-    /// A fresh engine for sku partition `partition`, with its lanes open and every reference
-    /// record read so far applied (as a start applies them before its restore).
-    pub(super) fn shard_engine(&self, config: &AllotConfig, partition: i32) -> AvailabilityEngine {
-        let count = self.shards.as_ref().map_or(1, |s| s.count);
-        let mut engine = AvailabilityEngine::with_shard(
-            config.availability.clone(),
-            Some(Shard {
-                partition: partition as u32,
-                count,
-            }),
-        );
-        engine.open_lanes(event_topics().len() as u32);
-        for consumed in self.tables.iter().flatten() {
-            // (a refused one was dead-lettered when it was read)
-            let _ = engine.apply_in(0, &consumed.record);
-        }
-        engine
     }
 
     /// The counters of every engine, those let go included.
