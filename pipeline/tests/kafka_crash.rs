@@ -66,15 +66,7 @@ async fn killed_twenty_times_the_final_availability_equals_a_fault_free_run() {
     assert!(expected.len() > 100, "{} skus", expected.len());
 
     // The same input, arriving over 40 s while the instance is killed and restarted.
-    let kills: u32 = std::env::var("ALLOT_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill moments from seed {seed}");
+    let (kills, mut seed) = common::kill_plan("ALLOT_CRASH_KILLS", 20);
     let loader = tokio::spawn(load(crashed.clone(), Duration::from_secs(40)));
     // Local snapshots every 700 ms, so kills land before, during and after their writes and
     // restores start from a snapshot and the changelog after it.

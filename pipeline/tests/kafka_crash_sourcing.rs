@@ -141,15 +141,7 @@ async fn killed_while_sourcing_each_order_is_decided_once_as_in_a_fault_free_run
         100,
         Duration::from_secs(25),
     ));
-    let kills: u32 = std::env::var("ALLOT_CRASH_SOURCING_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill moments from seed {seed}");
+    let (kills, mut seed) = common::kill_plan("ALLOT_CRASH_SOURCING_KILLS", 12);
     let mut mid_run = 0;
     for k in 0..kills {
         let allot = Allot::start(

@@ -140,15 +140,7 @@ async fn two_and_three_instances_killed_twenty_times_equal_one_fault_free_instan
 
     // The same input arriving over 40 s, through instances a and b (c joins for a while),
     // a random one killed and restarted every moment.
-    let kills: u32 = std::env::var("ALLOT_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill moments from seed {seed}");
+    let (kills, mut seed) = common::kill_plan("ALLOT_CRASH_KILLS", 20);
     let loader = tokio::spawn(common::load(
         crashed.clone(),
         records,

@@ -577,3 +577,18 @@ pub fn assert_same_availability(
         got[differ[0]]
     );
 }
+
+/// How many kills a crash test makes (`var` in the environment, else `default`) and the
+/// seed of its kill moments (the clock's nanoseconds, printed so a run can be retold).
+pub fn kill_plan(var: &str, default: u32) -> (u32, u64) {
+    let kills = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("{kills} kills, kill moments from seed {seed}");
+    (kills, seed)
+}
