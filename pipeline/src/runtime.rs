@@ -140,15 +140,20 @@ impl Pipeline {
         }
     }
 
-    /// Every engine with the changelog partition it writes to: the one engine (`None`: by
-    /// key), or each shard's (its sku partition).
-    fn engines_mut(&mut self) -> impl Iterator<Item = (Option<i32>, &mut AvailabilityEngine)> {
-        let single = self.shards.is_none().then_some((None, &mut self.engine));
-        let shards = self
-            .shards
-            .iter_mut()
-            .flat_map(|s| s.engines.iter_mut().map(|(p, e)| (Some(*p), e)));
+    /// Every engine: the one engine, or each shard's.
+    fn engines_mut(&mut self) -> impl Iterator<Item = &mut AvailabilityEngine> {
+        let single = self.shards.is_none().then_some(&mut self.engine);
+        let shards = self.shards.iter_mut().flat_map(|s| s.engines.values_mut());
         single.into_iter().chain(shards)
+    }
+
+    /// The changelog partition of each engine, in [`engines`](Self::engines) order: `None`
+    /// for the one engine (by key), a shard's sku partition (see [`engine_at`](Self::engine_at)).
+    fn changelog_partitions(&self) -> Vec<Option<i32>> {
+        match &self.shards {
+            None => vec![None],
+            Some(s) => s.engines.keys().map(|p| Some(*p)).collect(),
+        }
     }
 
     fn engines(&self) -> impl Iterator<Item = &AvailabilityEngine> {
@@ -214,18 +219,15 @@ impl Pipeline {
         match applied {
             Applied::Accepted | Applied::Duplicate => self.tally.apply(record),
             Applied::Refused(kind, reason) => {
-                let mut payload = Vec::new();
-                // Re-encoding a record that decoded cannot fail; if it did, the letter still
-                // carries the reason.
-                let _ = self.codec.encode_any(record, &mut payload);
                 let key = record.key();
-                let letter = self.dead_letters.refuse_as(
+                let letter = refusal(
+                    &self.dead_letters,
+                    &self.codec,
                     origin,
-                    record.topic().name(),
                     Some(key.as_bytes()),
-                    &payload,
+                    record,
                     kind,
-                    &format!("{} {}: {reason}", record.topic(), record.event_id()),
+                    &reason,
                 );
                 self.tally.apply(&AnyRecord::DeadLetter(letter.clone()));
                 self.letters.push(letter);
@@ -301,7 +303,7 @@ impl Pipeline {
                 let id = self.availability_schema_id;
                 self.held = self
                     .engines_mut()
-                    .filter_map(|(_, e)| e.flush_encoded_paced(id, pace, availability))
+                    .filter_map(|e| e.flush_encoded_paced(id, pace, availability))
                     .reduce(|a, b| Held {
                         first_due_ms: a.first_due_ms.min(b.first_due_ms),
                         last_due_ms: a.last_due_ms.max(b.last_due_ms),
@@ -309,7 +311,7 @@ impl Pipeline {
             }
             None => {
                 let id = self.availability_schema_id;
-                for (_, e) in self.engines_mut() {
+                for e in self.engines_mut() {
                     e.flush_encoded(id, availability);
                 }
             }
@@ -421,6 +423,30 @@ impl Pipeline {
             outputs,
         }
     }
+}
+
+/// The dead letter of a decoded `record` refused for `reason`: its bytes encoded again (a
+/// record that decoded always encodes; if it did not, the letter still carries the reason),
+/// the reason prefixed with its topic and event id.
+fn refusal<R: SchemaResolver>(
+    dead_letters: &DeadLetters,
+    codec: &ConfluentCodec<R>,
+    origin: Origin<'_>,
+    key: Option<&[u8]>,
+    record: &AnyRecord,
+    kind: allot_schemas::DeadLetterKind,
+    reason: &str,
+) -> DeadLetter {
+    let mut payload = Vec::new();
+    let _ = codec.encode_any(record, &mut payload);
+    dead_letters.refuse_as(
+        origin,
+        record.topic().name(),
+        key,
+        &payload,
+        kind,
+        &format!("{} {}: {reason}", record.topic(), record.event_id()),
+    )
 }
 
 /// Wall-clock time a run spent sourcing batches of orders (planning, committing, writing
@@ -1700,7 +1726,7 @@ impl Publisher {
         if let Some(mut changelog) = self.changelog.take() {
             let mut written = Ok(());
             // One batch per engine, to its changelog partition (sourcing's with the one engine).
-            let partitions: Vec<Option<i32>> = pipeline.engines_mut().map(|(p, _)| p).collect();
+            let partitions = pipeline.changelog_partitions();
             for partition in partitions {
                 changelog.batch.clear();
                 pipeline

@@ -234,21 +234,18 @@ async fn split_and_send(
             }
         }
         Err(reason) => {
-            let mut payload = Vec::new();
-            // Re-encoding a record that decoded cannot fail; the letter carries the reason.
-            let _ = codec.encode_any(&consumed.record, &mut payload);
-            let record = &consumed.record;
-            let letter = dead_letters.refuse_as(
+            let letter = super::refusal(
+                dead_letters,
+                codec,
                 Origin {
                     topic: &topic_names[consumed.topic.index()],
                     partition: consumed.partition,
                     offset: consumed.offset,
                 },
-                record.topic().name(),
                 consumed.key.as_deref(),
-                &payload,
+                &consumed.record,
                 DeadLetterKind::Validation,
-                &format!("{} {}: {reason}", record.topic(), record.event_id()),
+                &reason,
             );
             deliveries.push(send(|| letters_sink.enqueue(&letter)).await?);
             report.refused += 1;

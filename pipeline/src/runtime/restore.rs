@@ -463,7 +463,7 @@ impl Publisher {
         // One file per engine: the one engine's (with sourcing) covers every changelog
         // partition; a shard's covers its own.
         let mut files: Vec<(PathBuf, ChangelogOffsets, ChangelogBatch)> = Vec::new();
-        let partitions: Vec<Option<i32>> = pipeline.engines_mut().map(|(p, _)| p).collect();
+        let partitions = pipeline.changelog_partitions();
         for partition in partitions {
             let mut batch = ChangelogBatch::default();
             pipeline.engine_at(partition).changelog_all(&mut batch);
