@@ -5,6 +5,7 @@ pub mod availability;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod feed;
 pub mod metrics;
 pub mod partition;
 pub mod runtime;

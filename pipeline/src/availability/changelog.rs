@@ -30,6 +30,9 @@
 //! | `\0D` + chunk number (8 bytes, big endian) | `D` | order ids remembered for duplicate detection |
 //! | `\0Z` | `Z` | the processor's meta: ids evicted, next chunk, pools kept from |
 //!
+//! The feeds between partitioned state's stages (`crate::feed`, topics of their own) use
+//! the same format: `\0U` + sku (a sku's supply) and `\0R` + sku (its reserved units).
+//!
 //! A value is `[FORMAT_VERSION, kind, body...]`, hand-encoded: LEB128 varints for counts
 //! and unsigned numbers, zigzag varints for signed ones, length-prefixed UTF-8 for names,
 //! fixed little-endian bytes for hashes. Hand-written rather than through serde so the
@@ -64,6 +67,11 @@ pub(crate) enum Kind {
     OrderIds = b'D',
     /// The sourcing processor: its own counters of the state (one record).
     SourcingMeta = b'Z',
+    /// Partitioned state's supply feed (`crate::feed`): a sku's supply per location.
+    Supply = b'U',
+    /// Partitioned state's reservation feed (`crate::feed`): a sku's reserved units per
+    /// location.
+    Reserved = b'R',
 }
 
 impl Kind {
@@ -96,6 +104,8 @@ impl Kind {
             b'W' => Kind::Queued,
             b'D' => Kind::OrderIds,
             b'Z' => Kind::SourcingMeta,
+            b'U' => Kind::Supply,
+            b'R' => Kind::Reserved,
             _ => return None,
         })
     }

@@ -360,6 +360,16 @@ impl Ledger {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Every (sku, location) with units reserved, and the units (all days together).
+    pub fn reserved_totals(&self) -> impl Iterator<Item = (SkuId, LocId, i32)> + '_ {
+        self.skus.iter().flat_map(|shard| {
+            shard.holds.iter().flat_map(|(sku, list)| {
+                list.iter()
+                    .map(move |h| (*sku, h.loc, h.by_day.iter().map(|&(_, q)| q).sum()))
+            })
+        })
+    }
+
     /// The units reserved of `sku` at `loc`, by day.
     pub fn holds_at(&self, sku: SkuId, loc: LocId) -> &[(Day, i32)] {
         let list = self.holds(sku);

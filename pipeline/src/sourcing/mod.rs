@@ -133,6 +133,7 @@ mod planner;
 mod price;
 mod processor;
 mod request;
+mod stock;
 mod supply;
 #[cfg(test)]
 mod tests;
@@ -153,6 +154,7 @@ pub use planner::{
 pub use price::PriceBook;
 pub use processor::{SourcingMethod, SourcingProcessor, SourcingSettings, SourcingStats};
 pub use request::{Destination, LineRequest, OrderRequest, key_of};
+pub use stock::Stock;
 pub use supply::{Future, InMemorySupply, Inbound, Supply, SupplyView, earliest_fit};
 
 /// What sourcing refuses to do.

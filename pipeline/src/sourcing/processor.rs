@@ -40,8 +40,9 @@ use super::network::Network;
 use super::planner::Method;
 use super::price::PriceBook;
 use super::request::{OrderRequest, key_of};
+use super::stock::Stock;
 use super::supply::{Future, InMemorySupply, Inbound};
-use crate::availability::{AvailabilityEngine, Dedupe, SupplyKind};
+use crate::availability::{Dedupe, SupplyKind};
 
 mod changelog;
 
@@ -253,7 +254,7 @@ impl SourcingProcessor {
     pub fn apply(
         &mut self,
         record: &AnyRecord,
-        engine: &mut AvailabilityEngine,
+        engine: &mut impl Stock,
     ) -> Result<bool, (DeadLetterKind, String)> {
         if !self.settings.enabled {
             return Ok(true);
@@ -291,7 +292,7 @@ impl SourcingProcessor {
         Ok(true)
     }
 
-    fn apply_order_event(&mut self, e: &OrderEvent, engine: &mut AvailabilityEngine) {
+    fn apply_order_event(&mut self, e: &OrderEvent, engine: &mut impl Stock) {
         let key = key_of(&e.order_id);
         if !self.open.contains_key(&key) {
             self.stats.unknown_order_events += 1;
@@ -365,7 +366,7 @@ impl SourcingProcessor {
 
     /// Counts `events` and writes the reserved units of every (sku, location) they touched
     /// into the engine.
-    fn settle(&mut self, events: &[HoldEvent], engine: &mut AvailabilityEngine) {
+    fn settle(&mut self, events: &[HoldEvent], engine: &mut impl Stock) {
         let mut touched: Vec<(SkuId, super::ids::LocId)> = Vec::new();
         for ev in events {
             match ev.to {
@@ -382,7 +383,7 @@ impl SourcingProcessor {
     fn sync_reserved(
         &self,
         touched: &mut Vec<(SkuId, super::ids::LocId)>,
-        engine: &mut AvailabilityEngine,
+        engine: &mut impl Stock,
     ) {
         touched.sort_unstable();
         touched.dedup();
@@ -396,9 +397,21 @@ impl SourcingProcessor {
         }
     }
 
+    /// Writes the reserved units of every (sku, location) the ledger holds into `stock`
+    /// (after a restore, for a stock that did not keep them).
+    pub fn sync_all_reserved(&self, stock: &mut impl Stock) {
+        for (sku, loc, units) in self.ledger.reserved_totals() {
+            stock.set_reserved(
+                self.network.sku_name(sku),
+                self.network.location_name(loc),
+                units,
+            );
+        }
+    }
+
     /// Expires pickups up to the engine's newest event time, then sources the queued orders
     /// as one batch; appends the decisions and the expiry events to `out`.
-    pub fn decide(&mut self, engine: &mut AvailabilityEngine, out: &mut Vec<AnyRecord>) {
+    pub fn decide(&mut self, engine: &mut impl Stock, out: &mut Vec<AnyRecord>) {
         if !self.settings.enabled {
             return;
         }
@@ -525,7 +538,7 @@ impl SourcingProcessor {
         self.sync_reserved(&mut touched, engine);
     }
 
-    fn expire(&mut self, engine: &mut AvailabilityEngine, out: &mut Vec<AnyRecord>) {
+    fn expire(&mut self, engine: &mut impl Stock, out: &mut Vec<AnyRecord>) {
         let now = engine.watermark();
         if now == i64::MIN {
             return;
@@ -599,7 +612,7 @@ mod tests {
 
     use super::super::tests::{dc, store};
     use super::*;
-    use crate::availability::{Applied, AvailabilityConfig};
+    use crate::availability::{Applied, AvailabilityConfig, AvailabilityEngine};
 
     const T0: i64 = 1_767_260_000_000; // 2026-01-01 ~09:33 UTC
     const HOUR: i64 = 3_600_000;

@@ -410,6 +410,9 @@ impl AvailabilityEngine {
         if kind.is_sourcing() {
             return Err(Bad("a sourcing record, not the engine's").at(key));
         }
+        if matches!(kind, Kind::Supply | Kind::Reserved) {
+            return Err(Bad("a feed record (crate::feed), not the engine's").at(key));
+        }
         let text = || std::str::from_utf8(name).map_err(|_| Bad("key is not UTF-8").at(key));
         let Some(value) = value else {
             match kind {
@@ -439,7 +442,7 @@ impl AvailabilityEngine {
                     let seq = chunk_seq(name).map_err(|b| b.at(key))?;
                     self.log.restored_chunks.remove(&seq);
                 }
-                _ => unreachable!("sourcing records are refused above"),
+                _ => unreachable!("sourcing and feed records are refused above"),
             }
             return Ok(());
         };
@@ -480,7 +483,7 @@ impl AvailabilityEngine {
                 self.log.restored_chunks.insert(seq, ids);
                 Ok(())
             }),
-            _ => unreachable!("sourcing records are refused above"),
+            _ => unreachable!("sourcing and feed records are refused above"),
         };
         done.map_err(|b| b.at(key))
     }
