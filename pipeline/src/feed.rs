@@ -307,6 +307,9 @@ fn read_reserved_record<'k>(
     Ok((sku, units))
 }
 
+/// A reserved record applied: its sku and, per location whose units changed, the new units.
+pub type ReservedChange<'k> = (&'k str, Vec<(String, i32)>);
+
 /// What an `allot run` instance knows of the sourcing stage's reservations (from
 /// [`RESERVED_FEED`]): units per sku and location, for every sku, so that a shard assigned
 /// later gets them at once.
@@ -322,7 +325,7 @@ impl ReservedMirror {
         &mut self,
         key: &'k [u8],
         value: Option<&[u8]>,
-    ) -> Result<(&'k str, Vec<(String, i32)>), RestoreError> {
+    ) -> Result<ReservedChange<'k>, RestoreError> {
         let (sku, units) = read_reserved_record(key, value)?;
         let before = self.units.remove(sku).unwrap_or_default();
         let mut changed: Vec<(String, i32)> = before
@@ -360,7 +363,9 @@ mod tests {
     use super::*;
     use crate::availability::AvailabilityConfig;
 
-    fn supply_of(stock: &impl Stock, sku: &str) -> Vec<(String, i32, Vec<(i64, i32, SupplyKind)>)> {
+    type LocLines = (String, i32, Vec<(i64, i32, SupplyKind)>);
+
+    fn supply_of(stock: &impl Stock, sku: &str) -> Vec<LocLines> {
         let mut out = Vec::new();
         stock.visit_supply(sku, |loc, on_hand, inbound| {
             out.push((
