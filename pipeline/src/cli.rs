@@ -45,6 +45,10 @@ pub enum Command {
     /// `bysku.` topics that `allot run` reads when runtime.sku_partitions is set (run one
     /// or more beside the `allot run` instances, with the same config).
     Intake(RunArgs),
+    /// Partitioned state with sourcing on: decide the orders (orders and order-events, one
+    /// partition each) against the supply the `allot run` shards feed, and feed the units
+    /// reserved back to them (same config; one instance decides, more are standbys).
+    Source(RunArgs),
     /// Process a directory of recorded topics (Avro container files or JSON lines, as
     /// written by `allot generate --out avro:DIR`) in event-time order and print a summary.
     Replay(ReplayArgs),
@@ -237,6 +241,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Intake(args) => {
             let limits = args.apply(&mut config);
             let report = rt.block_on(runtime::run_intake(&config, limits));
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            out(&format!("{}\n", report?))?;
+            Ok(())
+        }
+        Command::Source(args) => {
+            let limits = args.apply(&mut config);
+            let report = rt.block_on(runtime::run_source(&config, limits));
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             out(&format!("{}\n", report?))?;
             Ok(())

@@ -74,7 +74,9 @@ pub struct RuntimeConfig {
     /// consumer group, one engine per assigned partition, each restored from partition `p`
     /// of the changelog (N partitions) and its own snapshot when assigned. N is fixed for
     /// the life of the topics: changing it means new topics and a rebuild. Needs the
-    /// changelog, and sourcing off (an order's skus span partitions).
+    /// changelog. With sourcing on, `allot source` decides the orders (an order's skus
+    /// span partitions): it sources against the supply the shards feed it and feeds the
+    /// units it reserves back to them (`allot.changelog.supply`, `allot.changelog.reserved`).
     pub sku_partitions: u32,
 }
 
@@ -182,14 +184,6 @@ impl AllotConfig {
                     .into(),
             ));
         }
-        if self.runtime.sku_partitions > 0 && self.sourcing.enabled {
-            return Err(ConfigError::Invalid(
-                "runtime.sku_partitions is set and sourcing is on; sourcing needs every sku's \
-                 supply in one engine (an order's skus span partitions): set \
-                 sourcing.enabled = false, or runtime.sku_partitions = 0"
-                    .into(),
-            ));
-        }
         if self.runtime.channel_capacity == 0 {
             return Err(ConfigError::Invalid(
                 "runtime.channel_capacity is 0; set it to 1 or more".into(),
@@ -252,11 +246,11 @@ mod tests {
     }
 
     #[test]
-    fn partitioned_state_refuses_sourcing_and_a_missing_changelog() {
+    fn partitioned_state_needs_the_changelog() {
         let mut config = AllotConfig::default();
         config.runtime.sku_partitions = 4;
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("sourcing.enabled = false"), "{err}");
+        // (sourcing then runs in `allot source`, beside the shards)
+        config.validate().expect("partitioned with sourcing");
         config.sourcing.enabled = false;
         config.validate().expect("partitioned without sourcing");
         config.runtime.changelog = false;

@@ -99,7 +99,7 @@ struct LocSupply {
 #[derive(Debug)]
 pub struct SupplyMirror {
     supply: HashMap<String, Vec<LocSupply>>,
-    /// The newest watermark of any shard, and of any order or order event applied.
+    /// The newest watermark of any shard (pickups expire against it, as beside one engine).
     watermark: i64,
     /// Reserved units per sku and location, as last written (or to be written).
     reserved: HashMap<String, BTreeMap<String, i32>>,
@@ -140,11 +140,6 @@ impl SupplyMirror {
             self.supply.insert(sku.to_owned(), locs);
         }
         Ok(())
-    }
-
-    /// Moves the watermark on to `time` (an order's or order event's), if later.
-    pub fn note_time(&mut self, time: i64) {
-        self.watermark = self.watermark.max(time);
     }
 
     /// Skus with supply.

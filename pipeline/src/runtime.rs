@@ -86,6 +86,12 @@ pub struct Pipeline {
     /// Partitioned state (`runtime.sku_partitions` > 0): one engine per sku partition held,
     /// in place of `engine` (which then stays empty).
     shards: Option<Shards>,
+    /// Partitioned state's sourcing stage (`allot source`): the shards' supply, which
+    /// sourcing decides against in place of `engine` (which then stays empty).
+    stage: Option<crate::feed::SupplyMirror>,
+    /// Partitioned state with sourcing on (`allot run`): the stage's reserved units, set on
+    /// the engines of the shards holding their skus.
+    reserved: Option<crate::feed::ReservedMirror>,
 }
 
 /// The availability engines of a partitioned `allot run`: one per sku partition this
@@ -137,6 +143,8 @@ impl Pipeline {
             input_bytes: 0,
             tables: None,
             shards: None,
+            stage: None,
+            reserved: None,
         }
     }
 
@@ -201,12 +209,19 @@ impl Pipeline {
     pub fn accept_in(&mut self, lane: u32, origin: Origin<'_>, record: &AnyRecord) {
         self.input_records += 1;
         self.unflushed_since.get_or_insert_with(Instant::now);
-        let mut applied = match &mut self.shards {
-            None => self.engine.apply_in(lane, record),
-            Some(shards) => shards.apply(lane, origin.partition, record),
+        let mut applied = match (&self.stage, &mut self.shards) {
+            // (the sourcing stage keeps no availability)
+            (Some(_), _) => Applied::Accepted,
+            (None, None) => self.engine.apply_in(lane, record),
+            (None, Some(shards)) => shards.apply(lane, origin.partition, record),
         };
-        if matches!(applied, Applied::Accepted) {
-            match self.sourcing.apply(record, &mut self.engine) {
+        // Partitioned state's shards do not source: the stage does.
+        if matches!(applied, Applied::Accepted) && self.shards.is_none() {
+            let sourced = match &mut self.stage {
+                Some(mirror) => self.sourcing.apply(record, mirror),
+                None => self.sourcing.apply(record, &mut self.engine),
+            };
+            match sourced {
                 Ok(true) => {}
                 Ok(false) => applied = Applied::Duplicate,
                 Err((kind, reason)) => applied = Applied::Refused(kind, reason),
@@ -261,6 +276,28 @@ impl Pipeline {
             },
             &consumed.record,
         );
+    }
+
+    /// Takes one record of a feed between partitioned state's stages (`crate::feed`): the
+    /// supply feed in the sourcing stage, the reserved-units feed in `allot run`, where the
+    /// units go to the engine holding the sku (and are published at the next flush). A
+    /// record that does not read is an error: the mirror could not be trusted after it.
+    fn accept_feed(&mut self, key: &[u8], value: Option<&[u8]>) -> anyhow::Result<()> {
+        if let Some(mirror) = &mut self.stage {
+            return Ok(mirror.apply(key, value)?);
+        }
+        let (Some(mirror), Some(shards)) = (&mut self.reserved, &mut self.shards) else {
+            return Ok(());
+        };
+        let (sku, changed) = mirror.apply(key, value)?;
+        let p = crate::partition::sku_partition(sku, shards.count) as i32;
+        if let Some(engine) = shards.engines.get_mut(&p) {
+            for (loc, units) in changed {
+                engine.set_reserved(sku, &loc, units);
+            }
+            self.unflushed_since.get_or_insert_with(Instant::now);
+        }
+        Ok(())
     }
 
     /// Whether the oldest unpublished change has waited the coalescing bound, or a sku held
@@ -399,7 +436,11 @@ impl Pipeline {
     fn decide(&mut self) {
         let decided = |s: &crate::sourcing::SourcingStats| s.orders + s.modifications;
         let (before, started) = (decided(self.sourcing.stats()), Instant::now());
-        self.sourcing.decide(&mut self.engine, &mut self.records);
+        match (&mut self.stage, &self.shards) {
+            (Some(mirror), _) => self.sourcing.decide(mirror, &mut self.records),
+            (None, None) => self.sourcing.decide(&mut self.engine, &mut self.records),
+            (None, Some(_)) => return,
+        }
         let sourced = decided(self.sourcing.stats()) - before;
         if sourced > 0 {
             let took = started.elapsed();
@@ -966,12 +1007,69 @@ fn detect_format(dir: &Path) -> anyhow::Result<Format> {
 /// at once with 128 + the signal number; what was not committed is read again after a
 /// restart.
 pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Result<RunReport> {
+    run_group(config, limits, false).await
+}
+
+/// `allot source`: partitioned state's sourcing stage. Decides the orders of the `orders`
+/// and `order-events` topics (one partition each, so that every order is decided in one
+/// sequence by one ledger; a second instance is a standby that takes over) in the consumer
+/// group `<group_id>.sourcing`, against the supply the shards feed it, and feeds the units
+/// it reserves back to them (`crate::feed`). Its state (ledger and processor) goes to the
+/// changelog `allot.changelog.sourcing` and its snapshot. Otherwise as `allot run`: exactly
+/// once or at least once, commits, hand-over, readiness, shutdown.
+pub async fn run_source(config: &AllotConfig, limits: RunLimits) -> anyhow::Result<RunReport> {
+    anyhow::ensure!(
+        config.runtime.sku_partitions > 0,
+        "allot source is partitioned state's sourcing stage, and runtime.sku_partitions is 0; \
+         set it to the value allot intake and allot run use (without partitioned state, allot \
+         run sources the orders itself)"
+    );
+    anyhow::ensure!(
+        config.sourcing.enabled,
+        "allot source decides orders, and sourcing.enabled is false; turn it on (for allot run \
+         too: its shards then feed their supply to the stage and show its reservations)"
+    );
+    let mut config = config.clone();
+    config.kafka.group_id = format!("{}.sourcing", config.kafka.group_id);
+    let mut one = config.kafka.clone();
+    one.partitions = 1;
+    let orders = [Topic::Orders, Topic::OrderEvents];
+    allot_connectors::kafka::ensure_topics(&one, &orders)
+        .await
+        .context("failed to create the order topics; check kafka.bootstrap_servers")?;
+    for topic in orders {
+        let name = config.kafka.topic_name(topic);
+        let n = tokio::task::block_in_place(|| {
+            allot_connectors::kafka::partition_count(&config.kafka, &name, Duration::from_secs(10))
+        })
+        .with_context(|| format!("failed to read the partitions of {name}"))?;
+        anyhow::ensure!(
+            n == 1,
+            "{name} has {n} partitions; allot source decides every order in one sequence \
+             (one ledger, so no unit is promised twice) and reads it from one partition: \
+             recreate {name} with one partition, or run without partitioned state \
+             (runtime.sku_partitions = 0), where allot run sources the orders itself"
+        );
+    }
+    run_group(&config, limits, true).await
+}
+
+/// `allot run` (`stage` false) or `allot source` (`stage` true: the orders only, decided
+/// against the shards' supply).
+async fn run_group(
+    config: &AllotConfig,
+    limits: RunLimits,
+    stage: bool,
+) -> anyhow::Result<RunReport> {
     // First, so a SIGTERM during start-up is a graceful stop, not the default kill.
     let mut signals = Signals::listen().context("failed to listen for SIGTERM and SIGINT")?;
     let (registry, metrics, connector_metrics) = registries()?;
-    let inputs = event_topics();
+    let inputs = match stage {
+        true => vec![Topic::Orders, Topic::OrderEvents],
+        false => event_topics(),
+    };
     let exactly_once = config.runtime.processing == Processing::ExactlyOnce;
-    let partitioned = config.runtime.sku_partitions > 0;
+    let partitioned = config.runtime.sku_partitions > 0 && !stage;
     // Partitioned: the group reads the co-partitioned topics `allot intake` writes.
     let mut consumer_config = if partitioned {
         let bysku = bysku_kafka(config);
@@ -1028,6 +1126,11 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     pipeline.load_rules(config)?;
     pipeline.view = view;
     pipeline.paced_since = Some(Instant::now());
+    if stage {
+        pipeline.stage = Some(crate::feed::SupplyMirror::default());
+    } else if partitioned && config.sourcing.enabled {
+        pipeline.reserved = Some(crate::feed::ReservedMirror::default());
+    }
     let mut lanes = Lanes::default();
     let input_partitions = if partitioned {
         // (each shard engine opens one lane per topic: `topic_lane`)
@@ -1058,10 +1161,15 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     let (tables, mut stopped_by) =
         read_tables(config, &mut pipeline, &connector_metrics, &mut signals).await?;
     // The state as of the last commit, before any input is read.
-    let changelog = if config.runtime.changelog {
+    let mut changelog = if config.runtime.changelog {
         Some(restore::restore_changelog(config, &mut pipeline, lanes.len()).await?)
     } else {
         None
+    };
+    // Partitioned state with sourcing on: the feed this instance follows, read to its end.
+    let follower = match &mut changelog {
+        Some(changelog) => restore::open_feeds(config, &mut pipeline, changelog).await?,
+        None => None,
     };
     if !partitioned {
         // (partitioned: kept for the life of the run, for the shards yet to be assigned)
@@ -1086,6 +1194,7 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     // Kept across iterations, never dropped half-way: `next` may be dead-lettering a message.
     let mut next = Box::pin(source.next());
     let mut next_table = Box::pin(tables.next());
+    let mut next_fed = Box::pin(follow(follower.as_ref()));
     let topic_names: Vec<String> = Topic::ALL
         .iter()
         .map(|t| consumer_config.topic_name(*t))
@@ -1136,6 +1245,16 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
                 next_table.set(tables.next());
                 pipeline.accept_table(&config.kafka, consumed.context("failed to read a reference topic")?);
             }
+            // The feed from the other stage (before the input: the stage sources orders
+            // against the newest supply it has).
+            fed = &mut next_fed => {
+                next_fed.set(follow(follower.as_ref()));
+                let (_, key, value) = fed.context("failed to read a feed between stages")?;
+                pipeline.accept_feed(&key, value.as_deref()).context(
+                    "a record of a feed between stages does not read; the stage that wrote it \
+                     may be of another allot version",
+                )?;
+            }
             consumed = &mut next => {
                 next.set(source.next());
                 take(&mut pipeline, &mut acks, consumed.context("failed to read from Kafka")?);
@@ -1179,6 +1298,8 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     }
     drop(next);
     drop(next_table);
+    drop(next_fed);
+    drop(follower);
     drop(tables);
     readiness.shutting_down();
     if let Some(signal) = stopped_by {
@@ -1216,10 +1337,20 @@ pub async fn run_kafka(config: &AllotConfig, limits: RunLimits) -> anyhow::Resul
     }
     let letters = publisher.letters;
     Ok(pipeline.report(
-        "run",
+        if stage { "source" } else { "run" },
         started.elapsed(),
         publisher.published.finish(&pipeline, letters, false),
     ))
+}
+
+/// The next record of `follower`, or never without one.
+async fn follow(
+    follower: Option<&allot_connectors::kafka::ChangelogFollower>,
+) -> Result<(i32, Vec<u8>, Option<Vec<u8>>), allot_connectors::kafka::KafkaError> {
+    match follower {
+        Some(f) => f.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How long the loop may sleep when no message comes: until a flush or a release of parked
@@ -1535,6 +1666,17 @@ struct Changelog {
     ends: BTreeMap<i32, i64>,
     /// Local snapshots of the state, with `runtime.state_dir`.
     snapshots: Option<restore::Snapshots>,
+    /// Partitioned state with sourcing on: the feed this instance writes beside its
+    /// changelog (`crate::feed`: the shards' supply, or the stage's reserved units).
+    feed: Option<Feed>,
+}
+
+/// A feed between partitioned state's stages, as its writer keeps it.
+struct Feed {
+    topic: Arc<str>,
+    batch: ChangelogBatch,
+    /// Its partitions: `runtime.sku_partitions`, partition = the sku's.
+    partitions: u32,
 }
 
 /// How a [`Publisher`] commits (see [`Processing`]).
@@ -1741,6 +1883,24 @@ impl Publisher {
                 if written.is_err() {
                     break;
                 }
+                // A shard's supply of the skus whose state this flush wrote, for the stage.
+                if let (Some(feed), Some(_)) = (&mut changelog.feed, partition) {
+                    feed.batch.clear();
+                    let engine = pipeline.engine_at(partition);
+                    crate::feed::write_supply(engine, &changelog.batch, &mut feed.batch);
+                    written = self.write_feed(feed, &mut flight, source).await;
+                    if written.is_err() {
+                        break;
+                    }
+                }
+            }
+            // The stage's reserved units that changed, for the shards.
+            if let (Some(feed), Some(mirror), Ok(())) =
+                (&mut changelog.feed, &mut pipeline.stage, &written)
+            {
+                feed.batch.clear();
+                mirror.write_reserved(&mut feed.batch);
+                written = self.write_feed(feed, &mut flight, source).await;
             }
             self.changelog = Some(changelog);
             written?;
@@ -1783,6 +1943,26 @@ impl Publisher {
                 })
                 .await?;
             flight.changelog.push(d);
+        }
+        Ok(())
+    }
+
+    /// Queues `feed`'s batch into `flight`, each record to its sku's partition.
+    async fn write_feed(
+        &mut self,
+        feed: &Feed,
+        flight: &mut InFlight,
+        source: &KafkaSource,
+    ) -> anyhow::Result<()> {
+        for (key, value) in feed.batch.iter() {
+            let sku = crate::feed::sku_of(key).expect("feed records are keyed by sku");
+            let partition = crate::partition::sku_partition(sku, feed.partitions) as i32;
+            let d = self
+                .enqueue(source, "failed to write a feed between stages", |sink| {
+                    sink.enqueue_raw_at(&feed.topic, Some(partition), key, value)
+                })
+                .await?;
+            flight.deliveries.push(d);
         }
         Ok(())
     }

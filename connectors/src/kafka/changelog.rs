@@ -228,3 +228,83 @@ pub fn partition_count(
         .map(|t| t.partitions().len())
         .sum())
 }
+
+/// A reader that keeps following some partitions of a changelog-format topic from given
+/// offsets (committed records only, outside any group, nothing committed): the feeds
+/// between partitioned state's stages, read on after [`read_changelog`] read them to an end.
+pub struct ChangelogFollower {
+    consumer: rdkafka::consumer::StreamConsumer,
+    topic: String,
+}
+
+impl ChangelogFollower {
+    /// Follows `topic` from `from` (per partition; partitions not named are not read).
+    pub fn new(
+        config: &KafkaConfig,
+        topic: &str,
+        from: &BTreeMap<i32, i64>,
+    ) -> Result<ChangelogFollower, KafkaError> {
+        let consumer: rdkafka::consumer::StreamConsumer = config
+            .consumer_config()
+            .set("group.id", format!("{}-follow", config.group_id))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(|source| KafkaError::Client {
+                client: "consumer",
+                source,
+            })?;
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &o) in from {
+            tpl.add_partition_offset(topic, p, Offset::Offset(o))
+                .map_err(|source| KafkaError::Consume { source })?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|source| KafkaError::Consume { source })?;
+        Ok(ChangelogFollower {
+            consumer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// The topic followed.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+impl std::fmt::Debug for ChangelogFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangelogFollower")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangelogFollower {
+    /// The next record `(partition, key, value)` (`None`: a tombstone). Waits out the
+    /// brokers being away (librdkafka reconnects and fetching resumes where it was); other
+    /// errors are returned.
+    pub async fn next(&self) -> Result<(i32, Vec<u8>, Option<Vec<u8>>), KafkaError> {
+        loop {
+            match self.consumer.recv().await {
+                Ok(m) => {
+                    return Ok((
+                        m.partition(),
+                        m.key().unwrap_or_default().to_vec(),
+                        m.payload().map(<[u8]>::to_vec),
+                    ));
+                }
+                Err(source) => {
+                    let error = KafkaError::Consume { source };
+                    if error.action() != crate::ErrorAction::Retry {
+                        return Err(error);
+                    }
+                    tracing::warn!("{error}; waiting for the brokers");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,8 @@ mod source;
 
 pub use admin::{delete_topics, ensure_changelog, ensure_topics};
 pub use changelog::{
-    ChangelogRead, changelog_topic, partition_count, read_changelog, read_changelog_partitions,
+    ChangelogFollower, ChangelogRead, changelog_topic, partition_count, read_changelog,
+    read_changelog_partitions,
 };
 pub use config::KafkaConfig;
 pub use sink::{Delivered, Delivery, KafkaSink};

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allot_connectors::kafka::{
-    ChangelogRead, Consumed, KafkaError, KafkaSource, changelog_topic, ensure_changelog,
-    partition_count, read_changelog, read_changelog_partitions,
+    ChangelogFollower, ChangelogRead, Consumed, KafkaError, KafkaSource, changelog_topic,
+    ensure_changelog, partition_count, read_changelog, read_changelog_partitions,
 };
 use anyhow::Context;
 
@@ -140,8 +140,13 @@ pub(super) async fn restore_shards(
         }
     });
     for (partition, result) in restored {
-        let (engine, end) = result?;
+        let (mut engine, end) = result?;
         publisher.changelog_ends.insert(partition, end);
+        // The sourcing stage's reservations of the partition's skus, as known now.
+        if let Some(reserved) = &pipeline.reserved {
+            let mine = |sku: &str| crate::partition::sku_partition(sku, count) as i32 == partition;
+            reserved.visit(mine, |sku, loc, units| engine.set_reserved(sku, loc, units));
+        }
         pipeline
             .shards
             .as_mut()
@@ -241,9 +246,14 @@ pub(super) async fn restore_changelog(
     pipeline: &mut Pipeline,
     lanes: u32,
 ) -> anyhow::Result<Changelog> {
-    let topic = changelog_topic(&config.kafka, "availability");
+    // The sourcing stage's state is sourcing's alone, in a changelog of its own.
+    let name = match pipeline.stage {
+        Some(_) => "sourcing",
+        None => "availability",
+    };
+    let topic = changelog_topic(&config.kafka, name);
     let mut kafka = config.kafka.clone();
-    let partitioned = config.runtime.sku_partitions > 0;
+    let partitioned = config.runtime.sku_partitions > 0 && pipeline.stage.is_none();
     if partitioned {
         // Partition p of the changelog holds sku partition p.
         kafka.partitions = config.runtime.sku_partitions as i32;
@@ -347,6 +357,86 @@ pub(super) async fn restore_changelog(
     Ok(changelog_of(config, &topic, read.ends))
 }
 
+/// Partitioned state with sourcing on (`crate::feed`): creates the two feed topics if
+/// needed (N partitions, checked), reads the one this instance follows to its end (the
+/// stage: the shards' supply; `allot run`: the stage's reserved units) and returns a reader
+/// that follows it from there; the other is the one `changelog` writes. The stage first
+/// reads back the reserved units it wrote and takes its restored ledger's totals, so that
+/// it writes again only what differs. Without partitioned sourcing: nothing.
+pub(super) async fn open_feeds(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+    changelog: &mut Changelog,
+) -> anyhow::Result<Option<ChangelogFollower>> {
+    let count = config.runtime.sku_partitions;
+    if count == 0 || !config.sourcing.enabled {
+        return Ok(None);
+    }
+    let mut kafka = config.kafka.clone();
+    kafka.partitions = count as i32;
+    let supply = changelog_topic(&config.kafka, crate::feed::SUPPLY_FEED);
+    let reserved = changelog_topic(&config.kafka, crate::feed::RESERVED_FEED);
+    for topic in [&supply, &reserved] {
+        ensure_changelog(&kafka, topic)
+            .await
+            .with_context(|| format!("failed to create the feed topic {topic}"))?;
+        let n = tokio::task::block_in_place(|| {
+            partition_count(&config.kafka, topic, Duration::from_secs(10))
+        })
+        .with_context(|| format!("failed to read the partitions of {topic}"))?;
+        anyhow::ensure!(
+            n == count as usize,
+            "the feed topic {topic} has {n} partitions but runtime.sku_partitions is {count}; \
+             they must be equal: keep the sku_partitions the topics were made with, or delete \
+             the bysku., changelog and feed topics and rebuild"
+        );
+    }
+    let none = BTreeMap::new();
+    let stage = pipeline.stage.is_some();
+    let (writes, follows) = if stage {
+        (reserved, supply)
+    } else {
+        (supply, reserved)
+    };
+    if let Some(mirror) = &mut pipeline.stage {
+        let read = tokio::task::block_in_place(|| {
+            read_changelog(&config.kafka, &writes, &none, RESTORE_TIMEOUT, |k, v| {
+                mirror.apply_reserved(k, v).map_err(|e| e.to_string())
+            })
+        })
+        .with_context(|| format!("failed to read back the feed {writes}"))?;
+        mirror.replace_reserved(pipeline.sourcing.reserved_totals());
+        eprintln!(
+            "allot: read back {} records of {writes} (the reserved units this stage wrote)",
+            read.records
+        );
+    }
+    let started = Instant::now();
+    let read = tokio::task::block_in_place(|| {
+        read_changelog(&config.kafka, &follows, &none, RESTORE_TIMEOUT, |k, v| {
+            pipeline.accept_feed(k, v).map_err(|e| format!("{e:#}"))
+        })
+    })
+    .with_context(|| format!("failed to read the feed {follows}"))?;
+    eprintln!(
+        "allot: read {} records of {follows} in {:.2} s{}; following it",
+        read.records,
+        started.elapsed().as_secs_f64(),
+        match &pipeline.stage {
+            Some(mirror) => format!(" (supply of {} skus)", mirror.skus()),
+            None => String::new(),
+        }
+    );
+    changelog.feed = Some(super::Feed {
+        topic: Arc::from(writes.as_str()),
+        batch: ChangelogBatch::default(),
+        partitions: count,
+    });
+    let follower = ChangelogFollower::new(&config.kafka, &follows, &read.ends)
+        .with_context(|| format!("failed to follow the feed {follows}"))?;
+    Ok(Some(follower))
+}
+
 /// The changelog `topic` as the publisher writes it, restored to `ends`.
 fn changelog_of(config: &AllotConfig, topic: &str, ends: BTreeMap<i32, i64>) -> Changelog {
     Changelog {
@@ -360,6 +450,7 @@ fn changelog_of(config: &AllotConfig, topic: &str, ends: BTreeMap<i32, i64>) -> 
             last: Instant::now(),
             writing: None,
         }),
+        feed: None,
     }
 }
 

@@ -397,16 +397,15 @@ impl SourcingProcessor {
         }
     }
 
-    /// Writes the reserved units of every (sku, location) the ledger holds into `stock`
-    /// (after a restore, for a stock that did not keep them).
-    pub fn sync_all_reserved(&self, stock: &mut impl Stock) {
-        for (sku, loc, units) in self.ledger.reserved_totals() {
-            stock.set_reserved(
+    /// Every (sku, location) the ledger reserves units at, and the units.
+    pub fn reserved_totals(&self) -> impl Iterator<Item = (&str, &str, i32)> + '_ {
+        self.ledger.reserved_totals().map(|(sku, loc, units)| {
+            (
                 self.network.sku_name(sku),
                 self.network.location_name(loc),
                 units,
-            );
-        }
+            )
+        })
     }
 
     /// Expires pickups up to the engine's newest event time, then sources the queued orders
