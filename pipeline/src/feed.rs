@@ -340,6 +340,15 @@ impl ReservedMirror {
         Ok((sku, changed))
     }
 
+    /// The units reserved of `sku` at `loc`.
+    pub fn units_at(&self, sku: &str, loc: &str) -> i32 {
+        self.units
+            .get(sku)
+            .and_then(|u| u.get(loc))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Every (location, units) reserved of the skus `mine` selects, for an engine that
     /// takes over a shard.
     pub fn visit(&self, mine: impl Fn(&str) -> bool, mut f: impl FnMut(&str, &str, i32)) {

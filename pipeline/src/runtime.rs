@@ -92,6 +92,10 @@ pub struct Pipeline {
     /// Partitioned state with sourcing on (`allot run`): the stage's reserved units, set on
     /// the engines of the shards holding their skus.
     reserved: Option<crate::feed::ReservedMirror>,
+    /// The sourcing stage: whether its state is the committed state of the orders it holds
+    /// (restored when they were assigned, kept through a hand-over that gave them straight
+    /// back). False at start and while it holds nothing: another instance may be deciding.
+    stage_current: bool,
 }
 
 /// The availability engines of a partitioned `allot run`: one per sku partition this
@@ -145,6 +149,7 @@ impl Pipeline {
             shards: None,
             stage: None,
             reserved: None,
+            stage_current: false,
         }
     }
 
@@ -1171,8 +1176,9 @@ async fn run_group(
         Some(changelog) => restore::open_feeds(config, &mut pipeline, changelog).await?,
         None => None,
     };
-    if !partitioned {
-        // (partitioned: kept for the life of the run, for the shards yet to be assigned)
+    if !partitioned && !stage {
+        // (partitioned: kept for the life of the run, for the shards yet to be assigned; the
+        // stage: for the restore at each assignment)
         pipeline.tables = None;
     }
     let commits = if exactly_once {
@@ -1453,6 +1459,7 @@ async fn follow_group(
         }
         GroupEvent::Lost { partitions, at } => {
             pauses.open(at, "lost", partitions.len());
+            pipeline.stage_current = false;
             if let Some(shards) = &mut pipeline.shards {
                 // Another member may already have moved their state on.
                 for (_, p) in &partitions {
@@ -1473,6 +1480,16 @@ async fn follow_group(
             pauses.open(at, "assigned", partitions.len());
             if pipeline.shards.is_some() {
                 restore_assigned(config, &partitions, pipeline, publisher).await?;
+            }
+            if pipeline.stage.is_some() {
+                if partitions.is_empty() {
+                    pipeline.stage_current = false;
+                } else if !pipeline.stage_current {
+                    // Another instance may have decided orders since this one's state was
+                    // read: read it again, as of the last commit.
+                    restore::restore_stage(config, pipeline, publisher).await?;
+                    pipeline.stage_current = true;
+                }
             }
             readiness.restored();
             eprintln!(
@@ -1864,8 +1881,11 @@ impl Publisher {
             );
         }
         // The state this flush leaves, in the same flight (and transaction) as its outputs:
-        // its offsets are acknowledged only once the changelog has it too.
-        if let Some(mut changelog) = self.changelog.take() {
+        // its offsets are acknowledged only once the changelog has it too. (A sourcing stage
+        // that does not hold the orders writes nothing: its state may be stale, and the
+        // instance that holds them owns the changelog and the reserved units.)
+        let owns_state = pipeline.stage.is_none() || pipeline.stage_current;
+        if owns_state && let Some(mut changelog) = self.changelog.take() {
             let mut written = Ok(());
             // One batch per engine, to its changelog partition (sourcing's with the one engine).
             let partitions = pipeline.changelog_partitions();
@@ -2278,12 +2298,25 @@ pub fn topics_table() -> String {
 }
 
 /// `allot topics --create N`: creates every topic (compacted where the topic says so).
+///
+/// With partitioned state and sourcing on, `orders` and `order-events` get one partition:
+/// `allot source` decides every order in one sequence and refuses more.
 pub async fn create_topics(config: &AllotConfig, partitions: i32) -> anyhow::Result<()> {
     let mut kafka = config.kafka.clone();
     kafka.partitions = partitions;
-    allot_connectors::kafka::ensure_topics(&kafka, &Topic::ALL)
+    let staged = config.runtime.sku_partitions > 0 && config.sourcing.enabled;
+    let (orders, rest): (Vec<Topic>, Vec<Topic>) = Topic::ALL
+        .iter()
+        .partition(|t| staged && matches!(t, Topic::Orders | Topic::OrderEvents));
+    allot_connectors::kafka::ensure_topics(&kafka, &rest)
         .await
         .context("failed to create the topics; check kafka.bootstrap_servers")?;
+    if !orders.is_empty() {
+        kafka.partitions = 1;
+        allot_connectors::kafka::ensure_topics(&kafka, &orders)
+            .await
+            .context("failed to create the order topics; check kafka.bootstrap_servers")?;
+    }
     Ok(())
 }
 

@@ -142,8 +142,18 @@ pub(super) async fn restore_shards(
     for (partition, result) in restored {
         let (mut engine, end) = result?;
         publisher.changelog_ends.insert(partition, end);
-        // The sourcing stage's reservations of the partition's skus, as known now.
+        // The sourcing stage's reservations of the partition's skus, as known now (units the
+        // restored state holds that the stage no longer reserves go back to 0).
         if let Some(reserved) = &pipeline.reserved {
+            let mut stale = Vec::new();
+            engine.visit_reserved(|sku, loc, units| {
+                if reserved.units_at(sku, loc) != units {
+                    stale.push((sku.to_owned(), loc.to_owned()));
+                }
+            });
+            for (sku, loc) in stale {
+                engine.set_reserved(&sku, &loc, reserved.units_at(&sku, &loc));
+            }
             let mine = |sku: &str| crate::partition::sku_partition(sku, count) as i32 == partition;
             reserved.visit(mine, |sku, loc, units| engine.set_reserved(sku, loc, units));
         }
@@ -360,9 +370,9 @@ pub(super) async fn restore_changelog(
 /// Partitioned state with sourcing on (`crate::feed`): creates the two feed topics if
 /// needed (N partitions, checked), reads the one this instance follows to its end (the
 /// stage: the shards' supply; `allot run`: the stage's reserved units) and returns a reader
-/// that follows it from there; the other is the one `changelog` writes. The stage first
-/// reads back the reserved units it wrote and takes its restored ledger's totals, so that
-/// it writes again only what differs. Without partitioned sourcing: nothing.
+/// that follows it from there; the other is the one `changelog` writes (the stage reads it
+/// back when the orders are assigned to it: `restore_stage`). Without partitioned sourcing:
+/// nothing.
 pub(super) async fn open_feeds(
     config: &AllotConfig,
     pipeline: &mut Pipeline,
@@ -398,19 +408,6 @@ pub(super) async fn open_feeds(
     } else {
         (supply, reserved)
     };
-    if let Some(mirror) = &mut pipeline.stage {
-        let read = tokio::task::block_in_place(|| {
-            read_changelog(&config.kafka, &writes, &none, RESTORE_TIMEOUT, |k, v| {
-                mirror.apply_reserved(k, v).map_err(|e| e.to_string())
-            })
-        })
-        .with_context(|| format!("failed to read back the feed {writes}"))?;
-        mirror.replace_reserved(pipeline.sourcing.reserved_totals());
-        eprintln!(
-            "allot: read back {} records of {writes} (the reserved units this stage wrote)",
-            read.records
-        );
-    }
     let started = Instant::now();
     let read = tokio::task::block_in_place(|| {
         read_changelog(&config.kafka, &follows, &none, RESTORE_TIMEOUT, |k, v| {
@@ -435,6 +432,59 @@ pub(super) async fn open_feeds(
     let follower = ChangelogFollower::new(&config.kafka, &follows, &read.ends)
         .with_context(|| format!("failed to follow the feed {follows}"))?;
     Ok(Some(follower))
+}
+
+/// The sourcing stage: reads back the reserved units the stage wrote to `topic`, then takes
+/// the restored ledger's totals, so that it writes again only what differs.
+fn read_back_reserved(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+    topic: &str,
+) -> anyhow::Result<()> {
+    let mirror = pipeline.stage.as_mut().expect("the sourcing stage");
+    let read = tokio::task::block_in_place(|| {
+        read_changelog(
+            &config.kafka,
+            topic,
+            &BTreeMap::new(),
+            RESTORE_TIMEOUT,
+            |k, v| mirror.apply_reserved(k, v).map_err(|e| e.to_string()),
+        )
+    })
+    .with_context(|| format!("failed to read back the feed {topic}"))?;
+    mirror.replace_reserved(pipeline.sourcing.reserved_totals());
+    eprintln!(
+        "allot: read back {} records of {topic} (the reserved units this stage wrote)",
+        read.records
+    );
+    Ok(())
+}
+
+/// The sourcing stage, on an assignment of the orders after holding none: its state again,
+/// fresh (the tables applied again), from the snapshot and the changelog after it, or the
+/// whole changelog, and the reserved units read back. Nothing is in flight: an instance that
+/// held nothing published nothing since.
+pub(super) async fn restore_stage(
+    config: &AllotConfig,
+    pipeline: &mut Pipeline,
+    publisher: &mut Publisher,
+) -> anyhow::Result<()> {
+    publisher.finish_snapshot().await;
+    let started = Instant::now();
+    pipeline.fresh_state(config, 0)?;
+    let mut changelog = restore_changelog(config, pipeline, 0).await?;
+    changelog.feed = publisher.changelog.take().and_then(|c| c.feed);
+    if let Some(feed) = &changelog.feed {
+        let topic = feed.topic.to_string();
+        read_back_reserved(config, pipeline, &topic)?;
+    }
+    publisher.changelog_ends = changelog.ends.clone();
+    publisher.changelog = Some(changelog);
+    eprintln!(
+        "allot: restored the sourcing stage's state on assignment in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The changelog `topic` as the publisher writes it, restored to `ends`.
@@ -536,6 +586,10 @@ impl Publisher {
             .as_ref()
             .is_none_or(|c| c.snapshots.is_none())
         {
+            return Ok(());
+        }
+        // (a sourcing stage holding no orders has no state of its own to keep)
+        if pipeline.stage.is_some() && !pipeline.stage_current {
             return Ok(());
         }
         if pipeline.unflushed_since.is_some() || !acks.0.is_empty() {

@@ -29,6 +29,15 @@ impl AvailabilityEngine {
         }
     }
 
+    /// Calls `f` for every (sku, location) holding reserved units, with the units.
+    pub fn visit_reserved(&self, mut f: impl FnMut(&str, &str, i32)) {
+        for (sku, book) in &self.books {
+            for p in book.positions.iter().filter(|p| p.reserved() != 0) {
+                f(self.skus.name(*sku), self.locs.name(p.loc), p.reserved());
+            }
+        }
+    }
+
     /// Sets the units reserved for orders of `sku` at `loc` (the sourcing ledger's total);
     /// the sku is republished if that changes its availability.
     pub fn set_reserved(&mut self, sku: &str, loc: &str, units: i32) {
