@@ -457,71 +457,86 @@ expose = re.search(r"^EXPOSE (\d+)", dockerfile, re.M)
 uid = int(uid.group(1)) if uid else None
 expose = int(expose.group(1)) if expose else None
 
-(sts,) = by_kind["StatefulSet"]
-spec, pod = sts["spec"], sts["spec"]["template"]["spec"]
-labels = sts["spec"]["template"]["metadata"]["labels"]
-(c,) = pod["containers"]
-if spec.get("replicas") != 2: err("StatefulSet: replicas is not 2")
-if spec.get("podManagementPolicy") != "Parallel": err("StatefulSet: podManagementPolicy is not Parallel")
-sel = spec["selector"]["matchLabels"]
-if any(labels.get(k) != v for k, v in sel.items()): err("StatefulSet: selector does not match the pod labels")
-
-ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-if expose not in ports.values(): err(f"container ports {ports} do not include the Dockerfile's EXPOSE {expose}")
-def probe(name):
-    p = c.get(name) or {}
-    g = p.get("httpGet") or {}
-    port = ports.get(g.get("port"), g.get("port"))
-    return p, g.get("path"), port
-for name, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready"), ("startupProbe", None)):
-    p, got, port = probe(name)
-    if not p: err(f"no {name}"); continue
-    if path and got != path: err(f"{name} GETs {got}, expected {path}")
-    if port not in ports.values(): err(f"{name} port {port} is not a container port")
-sp, _, _ = probe("startupProbe")
-budget = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
-if budget < 600: err(f"startupProbe allows only {budget}s before a restart; a restore needs minutes")
-if pod.get("terminationGracePeriodSeconds", 30) < 60: err("terminationGracePeriodSeconds < 60")
-res = c.get("resources", {})
-if not res.get("requests", {}).get("memory") or not res.get("limits", {}).get("memory"):
-    err("container has no memory request and limit")
-ann = sts["spec"]["template"]["metadata"].get("annotations", {})
-if ann.get("prometheus.io/scrape") != "true" or int(ann.get("prometheus.io/port", 0)) not in ports.values():
-    err(f"prometheus annotations {ann} do not point at a container port")
-if pod.get("securityContext", {}).get("runAsUser") != uid: err(f"runAsUser is not the Dockerfile's USER {uid}")
-env = {e["name"]: e for e in c.get("env", [])}
-pod_name_var = next((n for n, e in env.items()
-                     if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name"), None)
-if not pod_name_var: err("no env var from fieldRef metadata.name")
-if env.get("ALLOT__RUNTIME__INSTANCE_NAME", {}).get("value") != f"$({pod_name_var})":
-    err("ALLOT__RUNTIME__INSTANCE_NAME is not the pod name")
-
-# Volumes: state claim template mounted at /var/lib/allot, ConfigMap with allot.toml at --config.
-mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
-claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])}
-if not any(mounts.get(n) == "/var/lib/allot" for n in claims): err("no volumeClaimTemplate mounted at /var/lib/allot")
-cms = {cm["metadata"]["name"]: cm for cm in by_kind.get("ConfigMap", [])}
-args = c.get("args", [])
-config_path = args[args.index("--config") + 1] if "--config" in args else None
-for v in pod.get("volumes", []):
-    if "configMap" in v:
-        cm = cms.get(v["configMap"]["name"])
-        if cm is None: err(f"volume {v['name']}: ConfigMap {v['configMap']['name']} is not in the set")
-        elif config_path != f"{mounts.get(v['name'])}/allot.toml" or "allot.toml" not in cm["data"]:
-            err(f"--config {config_path} is not allot.toml of the mounted ConfigMap")
-        else:
-            tomllib.loads(cm["data"]["allot.toml"])
-
-# Services: one headless governing service, one ClusterIP; selectors and target ports match.
 svcs = {s["metadata"]["name"]: s for s in by_kind.get("Service", [])}
-gov = svcs.get(spec.get("serviceName"))
-if not gov or gov["spec"].get("clusterIP") != "None": err("serviceName is not a headless Service in the set")
-if not any(s["spec"].get("type", "ClusterIP") == "ClusterIP" and s["spec"].get("clusterIP") != "None" for s in svcs.values()):
+cms = {cm["metadata"]["name"]: cm for cm in by_kind.get("ConfigMap", [])}
+selectors = []
+
+def check_sts(sts):
+    """One StatefulSet (the processors, and the sourcing stage) against its pod, the Dockerfile,
+    its governing Service and the ConfigMap; returns its selector and container."""
+    name = sts["metadata"]["name"]
+    def err(msg): errors.append(f"StatefulSet {name}: {msg}")
+    spec, pod = sts["spec"], sts["spec"]["template"]["spec"]
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    (c,) = pod["containers"]
+    if spec.get("replicas") != 2: err("replicas is not 2")
+    if spec.get("podManagementPolicy") != "Parallel": err("podManagementPolicy is not Parallel")
+    sel = spec["selector"]["matchLabels"]
+    if any(labels.get(k) != v for k, v in sel.items()): err("selector does not match the pod labels")
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    if expose not in ports.values(): err(f"container ports {ports} do not include the Dockerfile's EXPOSE {expose}")
+    def probe(name):
+        p = c.get(name) or {}
+        g = p.get("httpGet") or {}
+        port = ports.get(g.get("port"), g.get("port"))
+        return p, g.get("path"), port
+    for pname, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready"), ("startupProbe", None)):
+        p, got, port = probe(pname)
+        if not p: err(f"no {pname}"); continue
+        if path and got != path: err(f"{pname} GETs {got}, expected {path}")
+        if port not in ports.values(): err(f"{pname} port {port} is not a container port")
+    sp, _, _ = probe("startupProbe")
+    budget = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
+    if budget < 600: err(f"startupProbe allows only {budget}s before a restart; a restore needs minutes")
+    if pod.get("terminationGracePeriodSeconds", 30) < 60: err("terminationGracePeriodSeconds < 60")
+    res = c.get("resources", {})
+    if not res.get("requests", {}).get("memory") or not res.get("limits", {}).get("memory"):
+        err("container has no memory request and limit")
+    ann = sts["spec"]["template"]["metadata"].get("annotations", {})
+    if ann.get("prometheus.io/scrape") != "true" or int(ann.get("prometheus.io/port", 0)) not in ports.values():
+        err(f"prometheus annotations {ann} do not point at a container port")
+    if pod.get("securityContext", {}).get("runAsUser") != uid: err(f"runAsUser is not the Dockerfile's USER {uid}")
+    env = {e["name"]: e for e in c.get("env", [])}
+    pod_name_var = next((n for n, e in env.items()
+                         if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name"), None)
+    if not pod_name_var: err("no env var from fieldRef metadata.name")
+    if env.get("ALLOT__RUNTIME__INSTANCE_NAME", {}).get("value") != f"$({pod_name_var})":
+        err("ALLOT__RUNTIME__INSTANCE_NAME is not the pod name")
+    # Volumes: the state folder (a claim template, or an emptyDir for the sourcing stage,
+    # whose state is read from its changelog at every takeover) at /var/lib/allot, the
+    # ConfigMap with allot.toml at --config.
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])}
+    claims |= {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+    if not any(mounts.get(n) == "/var/lib/allot" for n in claims): err("no state volume mounted at /var/lib/allot")
+    args = c.get("args", [])
+    config_path = args[args.index("--config") + 1] if "--config" in args else None
+    for v in pod.get("volumes", []):
+        if "configMap" in v:
+            cm = cms.get(v["configMap"]["name"])
+            if cm is None: err(f"volume {v['name']}: ConfigMap {v['configMap']['name']} is not in the set")
+            elif config_path != f"{mounts.get(v['name'])}/allot.toml" or "allot.toml" not in cm["data"]:
+                err(f"--config {config_path} is not allot.toml of the mounted ConfigMap")
+            else:
+                tomllib.loads(cm["data"]["allot.toml"])
+    gov = svcs.get(spec.get("serviceName"))
+    if not gov or gov["spec"].get("clusterIP") != "None": err("serviceName is not a headless Service in the set")
+    return sel, c, ports
+
+checked = [check_sts(sts) for sts in by_kind["StatefulSet"]]
+sel, c, ports = checked[0]  # the processors (statefulset.yaml), first in the kustomization
+all_ports = {k: v for _, _, p in checked for k, v in p.items()}
+selectors = [s for s, _, _ in checked]
+
+# Services: one ClusterIP for the processors; every Service selects one StatefulSet's pods and
+# targets a container port.
+if not any(s["spec"].get("type", "ClusterIP") == "ClusterIP" and s["spec"].get("clusterIP") != "None"
+           and s["spec"]["selector"] == sel for s in svcs.values()):
     err("no ClusterIP Service for HTTP and metrics")
 for name, s in svcs.items():
-    if s["spec"]["selector"] != sel: err(f"Service {name}: selector differs from the StatefulSet's")
+    if s["spec"]["selector"] not in selectors: err(f"Service {name}: selector is no StatefulSet's")
     for p in s["spec"]["ports"]:
-        if p.get("targetPort") not in ports and p.get("targetPort") not in ports.values():
+        if p.get("targetPort") not in all_ports and p.get("targetPort") not in all_ports.values():
             err(f"Service {name}: targetPort {p.get('targetPort')} is not a container port")
 for pdb in by_kind.get("PodDisruptionBudget", []):
     if pdb["spec"]["selector"]["matchLabels"] != sel: err("PodDisruptionBudget selector differs")
@@ -537,12 +552,13 @@ if job["metadata"].get("namespace") not in ns: err("topics job is in another nam
 if jc["image"] != c["image"]: err(f"topics job image {jc['image']} differs from {c['image']}")
 if jc["args"][:1] != ["topics"] or "--create" not in jc["args"]: err("topics job does not run `allot topics --create N`")
 jl = job["spec"]["template"]["metadata"]["labels"]
-if all(jl.get(k) == v for k, v in sel.items()): err("the Services would select the topics job's pod")
+if any(all(jl.get(k) == v for k, v in s.items()) for s in selectors):
+    err("the Services would select the topics job's pod")
 jvols = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
 if not any(v.get("configMap", {}).get("name") in cms for v in jvols.values()): err("topics job does not mount the ConfigMap")
 
-print(f"StatefulSet {sts['metadata']['name']}: ports {ports}, probes /health /ready, "
-      f"services {sorted(svcs)}, uid {uid}")
+print(f"StatefulSets {[d['metadata']['name'] for d in by_kind['StatefulSet']]}: ports {ports}, "
+      f"probes /health /ready, services {sorted(svcs)}, uid {uid}")
 for e in errors:
     print(e)
 sys.exit(1 if errors else 0)
