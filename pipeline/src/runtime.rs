@@ -1492,6 +1492,9 @@ async fn follow_group(
                 }
             }
             readiness.restored();
+            if held == 0 {
+                pauses.idle();
+            }
             eprintln!(
                 "allot: assigned {} partitions, holding {held} at_ms={}",
                 partitions.len(),
@@ -1599,6 +1602,12 @@ impl Pauses {
     /// A rebalance callback at `at`; a pause already open keeps its start.
     fn open(&mut self, at: Instant, cause: &'static str, partitions: usize) {
         self.open.get_or_insert((at, cause, partitions));
+    }
+
+    /// The instance holds no partition now (a standby): nothing waits for it, so no pause
+    /// is open (the next one starts at the callback that gives it partitions).
+    fn idle(&mut self) {
+        self.open = None;
     }
 
     /// A record was processed: closes the open pause, if any.
