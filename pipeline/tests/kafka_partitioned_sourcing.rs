@@ -5,7 +5,7 @@
 //! partition, mirror that supply, decide, and write the decisions, the reserved units (which
 //! the run instances follow into availability) and their own changelog in one transaction
 //! with the orders' offsets. While the orders arrive, a run instance and a sourcing instance
-//! (mostly the deciding one) are killed in turn with SIGKILL at random moments (12 kills by
+//! (mostly the deciding one) are killed in turn with SIGKILL at random moments (20 kills by
 //! default) and restarted; once, the deciding sourcing instance stays down until the
 //! standby has taken the orders over; half-way the broker itself restarts (a process that
 //! stops on a failed transaction is started again). At the end every order has exactly one
@@ -27,7 +27,7 @@
 //! expires), snapshots every 700 ms. The intake is not killed (see kafka_partitioned).
 //!
 //! Needs Kafka (started through deploy/local/kafka.sh; `KAFKA_BOOTSTRAP` for another one).
-//! `ALLOT_CRASH_PARTITIONED_SOURCING_KILLS` sets the number of kills (default 12).
+//! `ALLOT_CRASH_PARTITIONED_SOURCING_KILLS` sets the number of kills (default 20).
 
 mod common;
 
@@ -428,7 +428,7 @@ async fn run_and_sourcing_instances_killed_decide_each_order_once_as_one_fault_f
 
     // The orders arrive over 75 s while a run instance (even kills) or a sourcing instance
     // (odd kills: mostly the deciding one, every third the standby) is killed and restarted.
-    let (kills, mut seed) = common::kill_plan("ALLOT_CRASH_PARTITIONED_SOURCING_KILLS", 12);
+    let (kills, mut seed) = common::kill_plan("ALLOT_CRASH_PARTITIONED_SOURCING_KILLS", 20);
     let loader = tokio::spawn(common::load(crashed.clone(), orders, 25, ORDERS_OVER));
     let (mut run_kills, mut run_ready, mut restores, mut from_snapshot) = (0, 0, 0, 0);
     let (mut source_kills, mut deciding_kills, mut deciding, mut standby_kills) = (0, 0, 0, 0);
