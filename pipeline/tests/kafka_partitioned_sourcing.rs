@@ -106,18 +106,9 @@ fn inventory_topics() -> Vec<Topic> {
 }
 
 /// The topic of the run group's supply records, which the sourcing stage mirrors: the
-/// supply feed, `<prefix>allot.changelog.supply` (or `<prefix>allot.supply`), whichever
-/// exists.
+/// supply feed, `<prefix>allot.changelog.supply`.
 fn supply_topic(kafka: &KafkaConfig) -> String {
-    let names = [
-        changelog_topic(kafka, "supply"),
-        format!("{}allot.supply", kafka.topic_prefix),
-    ];
-    names
-        .iter()
-        .find(|name| !ends(kafka, name).is_empty())
-        .unwrap_or_else(|| panic!("no supply topic: neither of {names:?} exists"))
-        .clone()
+    changelog_topic(kafka, "supply")
 }
 
 /// Whether `kafka.group_id` has committed the end of every partition of `topics` (empty
