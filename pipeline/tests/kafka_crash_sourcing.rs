@@ -60,21 +60,6 @@ fn orders_applied(allot: &Allot) -> f64 {
         .sum()
 }
 
-/// The committed decisions per order id, `source` and `event_id` cleared (they name the
-/// instance that decided).
-async fn decisions(kafka: &KafkaConfig) -> BTreeMap<String, Vec<SourcingDecision>> {
-    let mut by_order: BTreeMap<String, Vec<SourcingDecision>> = BTreeMap::new();
-    for r in common::read_committed(kafka, Topic::SourcingDecisions).await {
-        let AnyRecord::Decision(mut d) = r else {
-            panic!("not a decision: {r:?}");
-        };
-        d.source.clear();
-        d.event_id.clear();
-        by_order.entry(d.order_id.clone()).or_default().push(d);
-    }
-    by_order
-}
-
 /// The final availability per sku, the fields that depend on how topics interleave cleared
 /// (as in kafka_crash).
 async fn availability(kafka: &KafkaConfig) -> BTreeMap<String, Availability> {
@@ -119,7 +104,7 @@ async fn killed_while_sourcing_each_order_is_decided_once_as_in_a_fault_free_run
     common::run_to_the_end(&reference, &config, timeout);
     common::load(reference.clone(), orders.clone(), 100, Duration::ZERO).await;
     common::run_to_the_end(&reference, &config, timeout);
-    let expected = decisions(&reference).await;
+    let expected = common::decisions(&reference).await;
     let expected_availability = availability(&reference).await;
     assert_eq!(expected.len(), orders.len(), "one decision per order");
 
@@ -168,41 +153,8 @@ async fn killed_while_sourcing_each_order_is_decided_once_as_in_a_fault_free_run
     loader.await.expect("the loader");
     common::run_to_the_end(&crashed, &config, timeout);
 
-    let got = decisions(&crashed).await;
-    // Exactly once: one committed decision per order, one outcome per line.
-    let twice: Vec<_> = got.iter().filter(|(_, d)| d.len() != 1).collect();
-    assert!(
-        twice.is_empty(),
-        "{} orders with other than one decision, e.g. {:?}",
-        twice.len(),
-        twice.first()
-    );
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        lines.keys().collect::<Vec<_>>(),
-        "a decision for every order and for nothing else"
-    );
-    for (order, decided) in &got {
-        let mut decided_lines: Vec<&String> = decided[0].lines.iter().map(|l| &l.line_id).collect();
-        decided_lines.sort();
-        let mut ordered: Vec<&String> = lines[order].iter().collect();
-        ordered.sort();
-        assert_eq!(decided_lines, ordered, "{order}: one outcome per line");
-    }
-    // The same decisions as the fault-free run, and the same availability.
-    let differ: Vec<&String> = expected
-        .keys()
-        .filter(|order| got[*order] != expected[*order])
-        .collect();
-    assert!(
-        differ.is_empty(),
-        "{} of {} decisions differ after {kills} kills, e.g. {}:\nexpected {:?}\ngot {:?}",
-        differ.len(),
-        expected.len(),
-        differ[0],
-        expected[differ[0]],
-        got[differ[0]]
-    );
+    let got = common::decisions(&crashed).await;
+    common::assert_decided_once_as(&got, &lines, &expected, kills);
     let got_availability = availability(&crashed).await;
     assert_eq!(
         got_availability.keys().collect::<Vec<_>>(),

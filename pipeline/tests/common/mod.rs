@@ -2,6 +2,7 @@
 //! its output back with confluent-kafka + fastavro (clients no one here wrote).
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -591,4 +592,64 @@ pub fn kill_plan(var: &str, default: u32) -> (u32, u64) {
         .as_nanos() as u64;
     eprintln!("{kills} kills, kill moments from seed {seed}");
     (kills, seed)
+}
+
+/// The committed decisions per order id, `source` and `event_id` cleared (they name the
+/// instance that decided).
+pub async fn decisions(kafka: &KafkaConfig) -> BTreeMap<String, Vec<SourcingDecision>> {
+    let mut by_order: BTreeMap<String, Vec<SourcingDecision>> = BTreeMap::new();
+    for r in read_committed(kafka, Topic::SourcingDecisions).await {
+        let AnyRecord::Decision(mut d) = r else {
+            panic!("not a decision: {r:?}");
+        };
+        d.source.clear();
+        d.event_id.clear();
+        by_order.entry(d.order_id.clone()).or_default().push(d);
+    }
+    by_order
+}
+
+/// Asserts what a crash test with sourcing promises: exactly one committed decision per
+/// order (`got`, by order id), one outcome per line of the order (`lines`), and the same
+/// decisions as the fault-free run (`expected`).
+pub fn assert_decided_once_as(
+    got: &BTreeMap<String, Vec<SourcingDecision>>,
+    lines: &BTreeMap<String, Vec<String>>,
+    expected: &BTreeMap<String, Vec<SourcingDecision>>,
+    kills: u32,
+) {
+    // Exactly once: one committed decision per order, one outcome per line.
+    let twice: Vec<_> = got.iter().filter(|(_, d)| d.len() != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} orders with other than one decision, e.g. {:?}",
+        twice.len(),
+        twice.first()
+    );
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        lines.keys().collect::<Vec<_>>(),
+        "a decision for every order and for nothing else"
+    );
+    for (order, decided) in got {
+        let mut decided_lines: Vec<&String> = decided[0].lines.iter().map(|l| &l.line_id).collect();
+        decided_lines.sort();
+        let mut ordered: Vec<&String> = lines[order].iter().collect();
+        ordered.sort();
+        assert_eq!(decided_lines, ordered, "{order}: one outcome per line");
+    }
+    // The same decisions as the fault-free run.
+    let differ: Vec<&String> = expected
+        .keys()
+        .filter(|order| got[*order] != expected[*order])
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} decisions differ after {kills} kills, e.g. {}:\nexpected {:?}\ngot {:?}",
+        differ.len(),
+        expected.len(),
+        differ[0],
+        expected[differ[0]],
+        got[differ[0]]
+    );
 }
