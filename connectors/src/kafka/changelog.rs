@@ -15,6 +15,24 @@ pub fn changelog_topic(config: &KafkaConfig, name: &str) -> String {
     format!("{}allot.changelog.{name}", config.topic_prefix)
 }
 
+/// A consumer of committed records only, outside any group (nothing is committed; the
+/// group id, `<group_id>-<role>`, only names it), for reading changelog-format topics.
+fn committed_reader<C: rdkafka::config::FromClientConfig>(
+    config: &KafkaConfig,
+    role: &str,
+) -> Result<C, KafkaError> {
+    config
+        .consumer_config()
+        .set("group.id", format!("{}-{role}", config.group_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|source| KafkaError::Client {
+            client: "consumer",
+            source,
+        })
+}
+
 /// Calls `request` until it succeeds, fails for good, or `deadline` passes. Retried: what
 /// every Kafka call retries ([`KafkaError::action`]), and an unknown topic or partition: a
 /// topic created a moment ago has no leader or no metadata yet for a few hundred
@@ -83,16 +101,7 @@ pub fn read_changelog_partitions(
     timeout: Duration,
     mut apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), String>,
 ) -> Result<ChangelogRead, KafkaError> {
-    let consumer: BaseConsumer = config
-        .consumer_config()
-        .set("group.id", format!("{}-restore", config.group_id))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(|source| KafkaError::Client {
-            client: "consumer",
-            source,
-        })?;
+    let consumer: BaseConsumer = committed_reader(config, "restore")?;
     let deadline = Instant::now() + timeout;
     let metadata = transient_retry(deadline, || consumer.fetch_metadata(Some(topic), timeout))?;
     let partitions: Vec<i32> = metadata
@@ -244,16 +253,7 @@ impl ChangelogFollower {
         topic: &str,
         from: &BTreeMap<i32, i64>,
     ) -> Result<ChangelogFollower, KafkaError> {
-        let consumer: rdkafka::consumer::StreamConsumer = config
-            .consumer_config()
-            .set("group.id", format!("{}-follow", config.group_id))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .map_err(|source| KafkaError::Client {
-                client: "consumer",
-                source,
-            })?;
+        let consumer: rdkafka::consumer::StreamConsumer = committed_reader(config, "follow")?;
         let mut tpl = TopicPartitionList::new();
         for (&p, &o) in from {
             tpl.add_partition_offset(topic, p, Offset::Offset(o))
