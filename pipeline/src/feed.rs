@@ -439,6 +439,21 @@ mod tests {
         let mut shards = ReservedMirror::default();
         let mut seen: HashMap<(String, String), i32> = HashMap::new();
         let mut want: HashMap<(String, String), i32> = HashMap::new();
+        // The stage's changed units, written and read by the shards' mirror.
+        fn deliver(
+            stage: &mut SupplyMirror,
+            shards: &mut ReservedMirror,
+            seen: &mut HashMap<(String, String), i32>,
+        ) {
+            let mut feed = ChangelogBatch::default();
+            stage.write_reserved(&mut feed);
+            for (k, v) in feed.iter() {
+                let (sku, changed) = shards.apply(k, v).unwrap();
+                for (loc, u) in changed {
+                    seen.insert((sku.to_owned(), loc), u);
+                }
+            }
+        }
         let mut feed = ChangelogBatch::default();
         let mut seed = 7u64;
         for round in 0..200 {
@@ -452,24 +467,10 @@ mod tests {
                 want.insert((sku, loc), units);
             }
             if round % 3 == 0 {
-                feed.clear();
-                stage.write_reserved(&mut feed);
-                for (k, v) in feed.iter() {
-                    let (sku, changed) = shards.apply(k, v).unwrap();
-                    for (loc, u) in changed {
-                        seen.insert((sku.to_owned(), loc), u);
-                    }
-                }
+                deliver(&mut stage, &mut shards, &mut seen);
             }
         }
-        feed.clear();
-        stage.write_reserved(&mut feed);
-        for (k, v) in feed.iter() {
-            let (sku, changed) = shards.apply(k, v).unwrap();
-            for (loc, u) in changed {
-                seen.insert((sku.to_owned(), loc), u);
-            }
-        }
+        deliver(&mut stage, &mut shards, &mut seen);
         want.retain(|_, u| *u != 0);
         seen.retain(|_, u| *u != 0);
         assert_eq!(seen, want);
