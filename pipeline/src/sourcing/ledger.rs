@@ -47,6 +47,34 @@ pub struct PoolUse {
     pub slots: i32,
 }
 
+impl std::ops::AddAssign for PoolUse {
+    fn add_assign(&mut self, u: PoolUse) {
+        self.pick += u.pick;
+        self.ship += u.ship;
+        self.slots += u.slots;
+    }
+}
+
+/// What a plan reads of the reservations: the units held per sku and location by promise
+/// day, and the capacity used per location and day. The [`Ledger`] is one; an [`Overlay`]
+/// (the ledger with a round's admissions on top) is another.
+pub trait Reservations {
+    /// The units reserved of `sku`, per location (sorted by location).
+    fn holds(&self, sku: SkuId) -> &[LocHolds];
+
+    /// The units reserved of `sku` at `loc`, by day.
+    fn holds_at(&self, sku: SkuId, loc: LocId) -> &[(Day, i32)] {
+        let list = self.holds(sku);
+        match list.binary_search_by_key(&loc, |h| h.loc) {
+            Ok(i) => &list[i].by_day,
+            Err(_) => &[],
+        }
+    }
+
+    /// Capacity used at `loc` on `day`.
+    fn pool(&self, loc: LocId, day: Day) -> PoolUse;
+}
+
 /// Whether a reservation ships or waits for pickup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HoldKind {
@@ -372,11 +400,7 @@ impl Ledger {
 
     /// The units reserved of `sku` at `loc`, by day.
     pub fn holds_at(&self, sku: SkuId, loc: LocId) -> &[(Day, i32)] {
-        let list = self.holds(sku);
-        match list.binary_search_by_key(&loc, |h| h.loc) {
-            Ok(i) => &list[i].by_day,
-            Err(_) => &[],
-        }
+        Reservations::holds_at(self, sku, loc)
     }
 
     /// Capacity used at `loc` on `day`.
@@ -502,10 +526,7 @@ impl Ledger {
         };
         let run_pools = |(k, (shard, d)): (usize, (&mut PoolShard, &mut DeltaPools))| {
             for (key, u) in d.drain() {
-                let e = shard.used.entry(key).or_default();
-                e.pick += u.pick;
-                e.ship += u.ship;
-                e.slots += u.slots;
+                *shard.used.entry(key).or_default() += u;
             }
             for a in admitted {
                 shard.record(a, |loc| loc as usize % np == k);
@@ -647,10 +668,7 @@ impl Ledger {
             let site = network.site(loc);
             let mut used = self.pool(loc, day);
             if let Some(d) = delta.as_deref() {
-                let extra = d.pool(self.pool_shard(loc), loc, day);
-                used.pick += extra.pick;
-                used.ship += extra.ship;
-                used.slots += extra.slots;
+                used += d.pool(self.pool_shard(loc), loc, day);
             }
             if used.pick + u.pick > site.pick_per_day
                 || used.ship + u.ship > site.ship_per_day
@@ -840,6 +858,75 @@ impl Ledger {
             .collect();
         v.sort_unstable_by_key(|(k, _)| *k);
         v
+    }
+}
+
+impl Reservations for Ledger {
+    fn holds(&self, sku: SkuId) -> &[LocHolds] {
+        Ledger::holds(self, sku)
+    }
+
+    fn pool(&self, loc: LocId, day: Day) -> PoolUse {
+        Ledger::pool(self, loc, day)
+    }
+}
+
+/// The ledger with a round's admissions (a [`RoundDelta`] not merged yet) on top, for the
+/// skus of one order: what an order refused in admission is re-planned against, on the
+/// admitting thread, so that its new plan sees every order admitted before it.
+#[derive(Debug)]
+pub struct Overlay<'a> {
+    ledger: &'a Ledger,
+    delta: &'a RoundDelta,
+    /// Per sku of the order: the ledger's holds with the round's added.
+    holds: Vec<(SkuId, Vec<LocHolds>)>,
+}
+
+impl<'a> Overlay<'a> {
+    /// `ledger` plus `delta` for `skus`. The round's units are looked for at the positions
+    /// `supply` has of each sku (an admission only holds where there is supply); any other
+    /// sku reads the ledger alone.
+    pub fn new<S: SupplyView>(
+        ledger: &'a Ledger,
+        delta: &'a RoundDelta,
+        supply: &S,
+        skus: impl IntoIterator<Item = SkuId>,
+    ) -> Overlay<'a> {
+        let mut holds: Vec<(SkuId, Vec<LocHolds>)> = Vec::new();
+        for sku in skus {
+            if holds.iter().any(|(s, _)| *s == sku) {
+                continue;
+            }
+            let mut list = ledger.holds(sku).to_vec();
+            if let Some(extra) = delta.holds.get(ledger.sku_shard(sku)) {
+                for (loc, _) in supply.positions(sku) {
+                    for &(day, qty) in extra.get(&(sku, loc)).map_or(&[][..], Vec::as_slice) {
+                        add_hold(&mut list, loc, day, qty);
+                    }
+                }
+            }
+            holds.push((sku, list));
+        }
+        Overlay {
+            ledger,
+            delta,
+            holds,
+        }
+    }
+}
+
+impl Reservations for Overlay<'_> {
+    fn holds(&self, sku: SkuId) -> &[LocHolds] {
+        match self.holds.iter().find(|(s, _)| *s == sku) {
+            Some((_, list)) => list,
+            None => self.ledger.holds(sku),
+        }
+    }
+
+    fn pool(&self, loc: LocId, day: Day) -> PoolUse {
+        let mut used = self.ledger.pool(loc, day);
+        used += self.delta.pool(self.ledger.pool_shard(loc), loc, day);
+        used
     }
 }
 

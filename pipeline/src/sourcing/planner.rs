@@ -6,7 +6,7 @@
 use allot_schemas::{FulfilmentType, LocationKind, SourcingStrategy, SupplyType};
 
 use super::ids::{Day, LocId, end_of_day};
-use super::ledger::{HoldKind, HoldRequest, Ledger, ShipmentRequest};
+use super::ledger::{HoldKind, HoldRequest, Ledger, Reservations, ShipmentRequest};
 use super::network::{Network, Rule, Site, cap};
 use super::request::OrderRequest;
 use super::supply::{Future, SupplyView, earliest_fit};
@@ -345,13 +345,14 @@ pub struct Scratch {
 
 /// Everything one planning call reads.
 #[derive(Debug, Clone, Copy)]
-pub struct Planner<'a, S> {
+pub struct Planner<'a, S, R = Ledger> {
     /// Locations, skus, rules.
     pub network: &'a Network,
     /// Stock.
     pub supply: &'a S,
-    /// Reservations and capacity used.
-    pub ledger: &'a Ledger,
+    /// Reservations and capacity used: the ledger, or the ledger with a round's admissions
+    /// on top.
+    pub ledger: &'a R,
 }
 
 /// Packages for `units` units.
@@ -375,7 +376,7 @@ fn eligible(site: &Site, rule: &Rule, fulfilment: FulfilmentType, loc: LocId) ->
     caps_ok && !rule.excludes(loc)
 }
 
-impl<S: SupplyView> Planner<'_, S> {
+impl<S: SupplyView, R: Reservations> Planner<'_, S, R> {
     /// Plans `order` into `scratch` (`lines`, `holds`, `shipments`) with `method`.
     pub fn plan(&self, order: &OrderRequest, method: Method, scratch: &mut Scratch) -> PlanSummary {
         let rule = self.network.rule(order.channel, order.fulfilment);
@@ -1233,7 +1234,7 @@ impl<S: SupplyView> Planner<'_, S> {
 }
 
 #[cfg(test)]
-impl<S: SupplyView> Planner<'_, S> {
+impl<S: SupplyView, R: Reservations> Planner<'_, S, R> {
     /// The optimum by brute force: every combination of one option (or unfilled) per line,
     /// scored by [`evaluate`](Self::evaluate). Returns the best objective.
     pub(crate) fn brute_force(&self, order: &OrderRequest, scratch: &mut Scratch) -> i64 {
