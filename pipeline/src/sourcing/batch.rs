@@ -1,17 +1,19 @@
 //! Parallel batches: plan every order of a batch with rayon against a read-only state,
 //! then admit in order index order to the ledger (the check and the totals; the
-//! reservations are then recorded per shard in parallel); a refused order is re-planned
-//! against the updated state. After `parallel_rounds` rounds the orders still refused are
-//! planned and committed one at a time against the live ledger, where a plan always fits,
-//! so no order is rejected for contention alone and the result depends only on the batch
-//! and the state (not on the thread count or timing).
+//! reservations are then recorded per shard in parallel). An order refused in admission
+//! is re-planned at once, on the admitting thread, against the ledger with the round's
+//! admissions on top ([`Overlay`]), and admitted again. An order refused even then waits
+//! for the next round; after `parallel_rounds` rounds the orders still refused are planned
+//! and committed one at a time against the live ledger, where a plan always fits. So no
+//! order is rejected for contention alone, and the result depends only on the batch and
+//! the state (not on the thread count or timing).
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ledger::{Admitted, HoldRequest, Ledger, RoundDelta, ShipmentRequest};
+use super::ledger::{Admitted, HoldRequest, Ledger, Overlay, RoundDelta, ShipmentRequest};
 use super::network::Network;
 use super::planner::{LinePlan, Method, PlanSummary, Planner, Scratch};
 use super::request::OrderRequest;
@@ -93,6 +95,9 @@ fn range(start: usize, end: usize) -> Range<u32> {
     start as u32..end as u32
 }
 
+/// The segment index of the orders re-planned during admission.
+const AGAIN: u32 = u32::MAX;
+
 /// Splits a round's `pending` orders into `count` segments of equal length (at least
 /// `min`), the last of which is cut in halves down to `min`: the admission of the last
 /// segment has no planning left to overlap, so it runs alone on one thread, and a short
@@ -133,6 +138,8 @@ pub fn source_batch<S: SupplyView + Sync>(
     let mut attempts = vec![0u32; orders.len()];
     let mut pending: Vec<u32> = (0..orders.len() as u32).collect();
     let mut delta = RoundDelta::default();
+    // For the orders planned on this thread: re-planned in admission, or one at a time.
+    let mut scratch = Scratch::default();
     for _ in 0..config.parallel_rounds {
         if pending.is_empty() {
             break;
@@ -174,7 +181,10 @@ pub fn source_batch<S: SupplyView + Sync>(
         // order, on one thread) overlaps the planning of the next (on the others).
         let segments = split_segments(&pending, config.segments, 8 * config.chunk.max(1));
         let mut planned: Vec<Vec<ChunkPlans>> = Vec::with_capacity(segments.len());
-        // (segment, chunk, order) of each admitted order, in admission order.
+        // The plans of orders re-planned during admission.
+        let mut again = ChunkPlans::default();
+        // (segment, chunk, order) of each admitted order, in admission order; segment
+        // `AGAIN` is `again`.
         let mut admitted: Vec<(u32, u32, u32)> = Vec::with_capacity(pending.len());
         let mut refused = Vec::new();
         let mut next = plan(segments[0]);
@@ -203,6 +213,52 @@ pub fn source_batch<S: SupplyView + Sync>(
                                 lines: range(start, result.lines.len()),
                                 attempts: attempts[i],
                             });
+                            continue;
+                        }
+                        // Refused: an order admitted before it took what the plan counted
+                        // on. Re-plan it at once, here, against the ledger with the
+                        // round's admissions on top; the new plan sees every order
+                        // admitted before it, so it fits. (The check still decides: an
+                        // order refused again waits for the next round.)
+                        attempts[i] += 1;
+                        let skus = order.lines.iter().map(|l| l.sku);
+                        let summary = Planner {
+                            network,
+                            supply,
+                            ledger: &Overlay::new(ledger, &delta, supply, skus),
+                        }
+                        .plan(order, method, &mut scratch);
+                        if ledger
+                            .admit(
+                                &mut delta,
+                                network,
+                                supply,
+                                order.today(),
+                                &scratch.holds,
+                                &scratch.shipments,
+                            )
+                            .is_ok()
+                        {
+                            let (l, h, sh) =
+                                (again.lines.len(), again.holds.len(), again.shipments.len());
+                            again.lines.extend_from_slice(&scratch.lines);
+                            again.holds.extend_from_slice(&scratch.holds);
+                            again.shipments.extend_from_slice(&scratch.shipments);
+                            admitted.push((AGAIN, 0, again.orders.len() as u32));
+                            again.orders.push(Planned {
+                                index: p.index,
+                                summary,
+                                lines: range(l, again.lines.len()),
+                                holds: range(h, again.holds.len()),
+                                shipments: range(sh, again.shipments.len()),
+                            });
+                            let start = result.lines.len();
+                            result.lines.extend_from_slice(&scratch.lines);
+                            outcomes[i] = Some(OrderOutcome {
+                                summary,
+                                lines: range(start, result.lines.len()),
+                                attempts: attempts[i],
+                            });
                         } else {
                             refused.push(p.index);
                         }
@@ -221,7 +277,10 @@ pub fn source_batch<S: SupplyView + Sync>(
         let admitted: Vec<Admitted<'_>> = admitted
             .iter()
             .map(|&(s, c, k)| {
-                let chunk = &planned[s as usize][c as usize];
+                let chunk = match s {
+                    AGAIN => &again,
+                    s => &planned[s as usize][c as usize],
+                };
                 let p = &chunk.orders[k as usize];
                 Admitted {
                     order: orders[p.index as usize].key,
@@ -236,7 +295,6 @@ pub fn source_batch<S: SupplyView + Sync>(
     }
     // The rest, one at a time against the live ledger: the plan sees every commit before
     // it, so it fits.
-    let mut scratch = Scratch::default();
     for i in pending {
         let order = &orders[i as usize];
         attempts[i as usize] += 1;

@@ -87,9 +87,10 @@
 //! - Capacity pools never exceed the location's daily pick, ship and slot capacity.
 //! - A commit is atomic per order: all its holds and pools, or nothing.
 //! - Batches are deterministic: plans are made against the state at the start of a round,
-//!   commits happen in order index order, refused orders are re-planned in later rounds and,
-//!   after `parallel_rounds`, one at a time against the live ledger. The result does not
-//!   depend on the rayon thread count.
+//!   commits happen in order index order, a refused order is re-planned at once against
+//!   the ledger with the orders admitted before it on top (if that too is refused, in the
+//!   next round and, after `parallel_rounds`, one at a time against the live ledger). The
+//!   result does not depend on the rayon thread count.
 //! - Reservation lifecycle: confirmed → consumed | released | expired, terminal states final;
 //!   only pickups expire, when event time reaches their window's end.
 //!
@@ -143,8 +144,8 @@ pub use config::{SourcingConfig, Weights};
 pub use decision::to_decision;
 pub use ids::{DAY_MS, Day, LocId, SkuId, day_of, end_of_day};
 pub use ledger::{
-    Admitted, HoldEvent, HoldKind, HoldRequest, HoldState, Ledger, LedgerSize, LocHolds, PoolUse,
-    Refusal, RoundDelta, ShipmentRequest, fits,
+    Admitted, HoldEvent, HoldKind, HoldRequest, HoldState, Ledger, LedgerSize, LocHolds, Overlay,
+    PoolUse, Refusal, Reservations, RoundDelta, ShipmentRequest, fits,
 };
 pub use network::{Network, Rule, Site};
 pub use planner::{
