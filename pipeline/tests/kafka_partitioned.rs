@@ -249,8 +249,11 @@ async fn two_and_three_instances_killed_twenty_times_equal_one_fault_free_instan
          {from_snapshot} from a snapshot; {stopped_by_broker} processes stopped by themselves \
          after the broker restart"
     );
+    // Three kills in four wait (up to 20 s) for the victim to apply a record in this life;
+    // late in the run, with the load all read, a fresh instance may have none left to apply.
+    // Half the kills mid-processing is the coverage this test needs.
     assert!(
-        mid_run > kills as usize / 2,
+        2 * mid_run >= kills as usize,
         "only {mid_run} of {kills} kills while processing"
     );
     assert!(
