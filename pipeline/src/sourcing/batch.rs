@@ -70,6 +70,17 @@ impl BatchResult {
         let r = &self.orders[i].lines;
         &self.lines[r.start as usize..r.end as usize]
     }
+
+    /// Keeps a committed order's `lines`; its outcome refers to them.
+    fn decide(&mut self, summary: PlanSummary, lines: &[LinePlan], attempts: u32) -> OrderOutcome {
+        let start = self.lines.len();
+        self.lines.extend_from_slice(lines);
+        OrderOutcome {
+            summary,
+            lines: range(start, self.lines.len()),
+            attempts,
+        }
+    }
 }
 
 /// One planned order of a rayon task: its index and its ranges in the task's buffers.
@@ -204,15 +215,11 @@ pub fn source_batch<S: SupplyView + Sync>(
                             .is_ok()
                         {
                             admitted.push((s as u32, c as u32, k as u32));
-                            let start = result.lines.len();
-                            result.lines.extend_from_slice(
+                            outcomes[i] = Some(result.decide(
+                                p.summary,
                                 &chunk.lines[p.lines.start as usize..p.lines.end as usize],
-                            );
-                            outcomes[i] = Some(OrderOutcome {
-                                summary: p.summary,
-                                lines: range(start, result.lines.len()),
-                                attempts: attempts[i],
-                            });
+                                attempts[i],
+                            ));
                             continue;
                         }
                         // Refused: an order admitted before it took what the plan counted
@@ -252,13 +259,7 @@ pub fn source_batch<S: SupplyView + Sync>(
                                 holds: range(h, again.holds.len()),
                                 shipments: range(sh, again.shipments.len()),
                             });
-                            let start = result.lines.len();
-                            result.lines.extend_from_slice(&scratch.lines);
-                            outcomes[i] = Some(OrderOutcome {
-                                summary,
-                                lines: range(start, result.lines.len()),
-                                attempts: attempts[i],
-                            });
+                            outcomes[i] = Some(result.decide(summary, &scratch.lines, attempts[i]));
                         } else {
                             refused.push(p.index);
                         }
@@ -314,13 +315,7 @@ pub fn source_batch<S: SupplyView + Sync>(
                 &scratch.shipments,
             )
             .expect("a plan made against the live ledger fits it");
-        let start = result.lines.len();
-        result.lines.extend_from_slice(&scratch.lines);
-        outcomes[i as usize] = Some(OrderOutcome {
-            summary,
-            lines: range(start, result.lines.len()),
-            attempts: attempts[i as usize],
-        });
+        outcomes[i as usize] = Some(result.decide(summary, &scratch.lines, attempts[i as usize]));
     }
     result.orders.clear();
     result.orders.extend(
