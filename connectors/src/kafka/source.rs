@@ -415,6 +415,50 @@ impl KafkaSource {
         }))
     }
 
+    /// Drops from `ends` every `(topic, partition, end)` this member has read up to, and
+    /// tells whether none it holds is left: false while it holds nothing. A partition it
+    /// does not hold is skipped, not dropped. One it holds but has not read from yet counts
+    /// as read when the group's committed offset is at or past the end (blocking, up to
+    /// `timeout`): a restart with nothing new in it.
+    pub fn reached_assigned(
+        &self,
+        ends: &mut Vec<(Topic, i32, i64)>,
+        timeout: Duration,
+    ) -> Result<bool, KafkaError> {
+        let consume = |source| KafkaError::Consume { source };
+        let positions = self.consumer.position().map_err(consume)?;
+        if positions.count() == 0 {
+            return Ok(false);
+        }
+        let offset = |list: &TopicPartitionList, topic: Topic, partition: i32| {
+            list.find_partition(&self.names[topic as usize], partition)
+                .map(|e| e.offset())
+        };
+        let mut unread = TopicPartitionList::new();
+        ends.retain(
+            |&(topic, partition, end)| match offset(&positions, topic, partition) {
+                Some(Offset::Offset(o)) if o >= end => false,
+                Some(Offset::Offset(_)) | None => true,
+                Some(_) => {
+                    unread.add_partition(&self.names[topic as usize], partition);
+                    true
+                }
+            },
+        );
+        if unread.count() > 0 {
+            let committed = self
+                .consumer
+                .committed_offsets(unread, timeout)
+                .map_err(consume)?;
+            ends.retain(|&(topic, partition, end)| {
+                !matches!(offset(&committed, topic, partition), Some(Offset::Offset(o)) if o >= end)
+            });
+        }
+        Ok(ends
+            .iter()
+            .all(|&(topic, partition, _)| offset(&positions, topic, partition).is_none()))
+    }
+
     /// Like [`new`](Self::new), with schema ids from a Schema Registry: a message naming an
     /// id that is not cached yet is decoded after fetching the schema (`GET
     /// /schemas/ids/{id}`); only an id the registry does not know is dead-lettered. If the
