@@ -52,9 +52,9 @@ mod changelog;
 pub struct SourcingSettings {
     /// Whether orders are sourced at all (off: orders and order events are only counted).
     pub enabled: bool,
-    /// Orders queued before a batch is sourced. Replay and the demo decide only on this
-    /// count (and at the end), so their decisions do not depend on timing; `allot run`
-    /// also decides at every flush.
+    /// Orders queued before a batch is sourced, and the most one batch holds. Replay and
+    /// the demo decide only on this count (and at the end), so their decisions do not
+    /// depend on timing; `allot run` also decides at every flush.
     pub batch_orders: usize,
     /// Shards of the reservation ledger (like the inventory topics' partitions).
     pub shards: usize,
@@ -249,6 +249,14 @@ impl SourcingProcessor {
         self.pending.len()
     }
 
+    /// Whether `order_id` is queued for its first decision (an event for it now would find
+    /// no order: decide the queue first).
+    pub fn queued(&self, order_id: &str) -> bool {
+        !self.pending.is_empty()
+            && !self.open.contains_key(&key_of(order_id))
+            && self.pending.iter().any(|(o, _)| o.order_id == order_id)
+    }
+
     /// Applies one record. `Ok(true)`: applied; `Ok(false)`: a duplicate; `Err`: refused
     /// with the reason. Records sourcing does not read are `Ok(true)`.
     pub fn apply(
@@ -409,15 +417,25 @@ impl SourcingProcessor {
     }
 
     /// Expires pickups up to the engine's newest event time, then sources the queued orders
-    /// as one batch; appends the decisions and the expiry events to `out`.
+    /// in arrival order, in batches of at most `batch_orders` (more are queued only while
+    /// `allot run` reads the supply at start); appends the decisions and the expiry events
+    /// to `out`.
     pub fn decide(&mut self, engine: &mut impl Stock, out: &mut Vec<AnyRecord>) {
         if !self.settings.enabled {
             return;
         }
         self.expire(engine, out);
-        if self.pending.is_empty() {
-            return;
+        let mut rest = std::mem::take(&mut self.pending);
+        while !rest.is_empty() {
+            let later = rest.split_off(rest.len().min(self.settings.batch_orders));
+            self.pending = std::mem::replace(&mut rest, later);
+            self.decide_batch(engine, out);
         }
+        self.modifying.clear();
+    }
+
+    /// Sources the queued orders as one batch.
+    fn decide_batch(&mut self, engine: &mut impl Stock, out: &mut Vec<AnyRecord>) {
         let network = &mut self.network;
         self.requests.clear();
         self.requests.extend(
@@ -533,7 +551,6 @@ impl SourcingProcessor {
                 self.log.open(key);
             }
         }
-        self.modifying.clear();
         self.sync_reserved(&mut touched, engine);
     }
 
