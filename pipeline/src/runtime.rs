@@ -96,7 +96,29 @@ pub struct Pipeline {
     /// (restored when they were assigned, kept through a hand-over that gave them straight
     /// back). False at start and while it holds nothing: another instance may be deciding.
     stage_current: bool,
+    /// `allot run` with one engine, at start: the supply in the input topics then, which
+    /// the queued orders wait for (see [`SupplyHold`]).
+    supply_hold: Option<SupplyHold>,
 }
+
+/// At the start of `allot run` (one engine, sourcing on), orders are queued, not decided,
+/// until every supply partition it holds has been read to where it ended at start: the
+/// orders topic may be fetched ahead of the inventory topics, and an order decided then
+/// would see no stock, or stock already sold. An order event for a queued order decides
+/// the queue first (see [`Pipeline::accept_in`]); so does a queue of [`HOLD_MAX_ORDERS`],
+/// and the run's end.
+#[derive(Debug)]
+struct SupplyHold {
+    /// `(topic, partition, end)` not read to its end yet.
+    ends: Vec<(Topic, i32, i64)>,
+    since: Instant,
+    /// When the ends were last compared with the consumer's positions, and last reported.
+    checked: Instant,
+    reported: Instant,
+}
+
+/// Queued orders that are decided even while the supply is read (memory bound).
+const HOLD_MAX_ORDERS: usize = 200_000;
 
 /// The availability engines of a partitioned `allot run`: one per sku partition this
 /// instance holds, each fed only by that partition of the `bysku.` topics (and every
@@ -150,6 +172,7 @@ impl Pipeline {
             stage: None,
             reserved: None,
             stage_current: false,
+            supply_hold: None,
         }
     }
 
@@ -222,6 +245,12 @@ impl Pipeline {
         };
         // Partitioned state's shards do not source: the stage does.
         if matches!(applied, Applied::Accepted) && self.shards.is_none() {
+            // An event of an order still queued applies to its decision, not to nothing.
+            if let AnyRecord::OrderEvent(e) = record
+                && self.sourcing.queued(&e.order_id)
+            {
+                self.decide_now();
+            }
             let sourced = match &mut self.stage {
                 Some(mirror) => self.sourcing.apply(record, mirror),
                 None => self.sourcing.apply(record, &mut self.engine),
@@ -437,8 +466,17 @@ impl Pipeline {
         &self.engine
     }
 
-    /// Sources the queued orders, timing the batch.
+    /// Sources the queued orders, timing the batch; while the supply is read at start, only
+    /// a queue of [`HOLD_MAX_ORDERS`].
     fn decide(&mut self) {
+        if self.supply_hold.is_some() && self.sourcing.pending() < HOLD_MAX_ORDERS {
+            return;
+        }
+        self.decide_now();
+    }
+
+    /// Sources the queued orders now, timing the batch.
+    fn decide_now(&mut self) {
         let decided = |s: &crate::sourcing::SourcingStats| s.orders + s.modifications;
         let (before, started) = (decided(self.sourcing.stats()), Instant::now());
         match (&mut self.stage, &self.shards) {
@@ -1181,6 +1219,21 @@ async fn run_group(
         // stage: for the restore at each assignment)
         pipeline.tables = None;
     }
+    if !partitioned && !stage && config.sourcing.enabled {
+        let mut ends = tokio::task::block_in_place(|| source.ends(Duration::from_secs(10)))
+            .context("failed to read where the input topics end")?;
+        ends.retain(|&(topic, _, _)| topic != Topic::Orders);
+        if !ends.is_empty() {
+            let now = Instant::now();
+            pipeline.supply_hold = Some(SupplyHold {
+                ends,
+                since: now,
+                // (the first check at once: after a restart the supply may all be read)
+                checked: now.checked_sub(HOLD_CHECK_EVERY).unwrap_or(now),
+                reported: now,
+            });
+        }
+    }
     let commits = if exactly_once {
         Commits::Transactions {
             interval: Duration::from_millis(config.runtime.commit_interval_ms),
@@ -1284,6 +1337,7 @@ async fn run_group(
                         }
                     }
                 }
+                check_supply_hold(&mut pipeline, &source);
                 if caught_up || pipeline.flush_due() {
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
@@ -1291,6 +1345,7 @@ async fn run_group(
                 publisher.snapshot_if_due(&mut pipeline, &mut acks, &source).await?;
             }
             _ = tokio::time::sleep(wake) => {
+                check_supply_hold(&mut pipeline, &source);
                 if pipeline.flush_due() || publisher.next_release().is_some_and(|t| t <= Instant::now()) {
                     publisher.publish(&mut pipeline, &mut acks, &source).await?;
                 }
@@ -1324,9 +1379,10 @@ async fn run_group(
             std::process::exit(again.exit_code);
         });
     }
-    // The last flush publishes every sku, held or not.
+    // The last flush publishes every sku, held or not, and decides every queued order.
     pipeline.paced_since = None;
     pipeline.held = None;
+    pipeline.supply_hold = None;
     publisher.publish(&mut pipeline, &mut acks, &source).await?;
     publisher.drain(&source).await?;
     publisher.commit(&source, false).await.context(
@@ -1373,6 +1429,54 @@ fn wake_in(pipeline: &Pipeline, publisher: &Publisher, tick: Duration) -> Durati
     .map_or(tick, |t| {
         t.saturating_duration_since(Instant::now()).min(tick)
     })
+}
+
+/// How often a [`SupplyHold`] compares the consumer's positions with the supply's ends, and
+/// how often it says how far it is.
+const HOLD_CHECK_EVERY: Duration = Duration::from_millis(100);
+const HOLD_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Lets the queued orders be decided once the supply that was in the topics at start has
+/// been read (see [`SupplyHold`]). A failed comparison is tried again at the next check.
+fn check_supply_hold(pipeline: &mut Pipeline, source: &KafkaSource) {
+    let Some(hold) = &mut pipeline.supply_hold else {
+        return;
+    };
+    if hold.checked.elapsed() < HOLD_CHECK_EVERY {
+        return;
+    }
+    let read = tokio::task::block_in_place(|| {
+        source.reached_assigned(&mut hold.ends, Duration::from_secs(10))
+    });
+    hold.checked = Instant::now();
+    let queued = pipeline.sourcing.pending();
+    match read {
+        Ok(true) => {
+            eprintln!(
+                "allot: sourcing: read the supply that was in the topics at start in {:.1} s; \
+                 deciding the {queued} orders queued meanwhile",
+                hold.since.elapsed().as_secs_f64()
+            );
+            pipeline.supply_hold = None;
+            if queued > 0 {
+                pipeline.unflushed_since.get_or_insert_with(Instant::now);
+            }
+        }
+        Ok(false) if hold.reported.elapsed() >= HOLD_REPORT_EVERY => {
+            hold.reported = Instant::now();
+            eprintln!(
+                "allot: sourcing: reading the supply that was in the topics at start before \
+                 deciding orders: {} partitions to go, {queued} orders queued ({:.0} s)",
+                hold.ends.len(),
+                hold.since.elapsed().as_secs_f64()
+            );
+        }
+        Ok(false) => {}
+        Err(e) => eprintln!(
+            "allot: sourcing: could not compare the consumer's positions with the supply's \
+             ends ({e}); trying again"
+        ),
+    }
 }
 
 /// Leaves the consumer group (blocking until the coordinator answers, on a blocking thread),
@@ -1439,6 +1543,8 @@ async fn follow_group(
             at,
         } => {
             pauses.open(at, "revoked", partitions.len());
+            // What it hands over includes its decisions: the queued orders are decided now.
+            pipeline.supply_hold = None;
             if let Some(shards) = &mut pipeline.shards {
                 shards.revoked.extend(partitions.iter().map(|(_, p)| *p));
             }
@@ -2464,5 +2570,228 @@ mod tests {
             .sourcing_busy;
         assert_eq!(busy.batches, batches);
         assert!(busy.elapsed > Duration::ZERO);
+    }
+
+    /// Records for the supply hold's test: a DC shipping for the web, a count there.
+    fn dc_and_count(t: i64) -> [AnyRecord; 2] {
+        [
+            AnyRecord::Location(Location {
+                event_id: "loc-dc-1".into(),
+                event_time: t,
+                source: "mdm".into(),
+                location_id: "dc-1".into(),
+                name: "dc-1".into(),
+                kind: LocationKind::Dc,
+                active: true,
+                city: "Lyon".into(),
+                country: "FR".into(),
+                latitude: 45.76,
+                longitude: 4.83,
+                timezone: "UTC".into(),
+                capabilities: vec![Capability::Ship],
+                opening_hours: (1..=7)
+                    .map(|d| OpeningHours {
+                        day_of_week: d,
+                        open_minute: 0,
+                        close_minute: 24 * 60 - 1,
+                    })
+                    .collect(),
+                pick_capacity_per_day: 1000,
+                ship_capacity_per_day: 1000,
+                distribution_groups: vec!["ecom".into()],
+                transit_times: vec![],
+                default_transit_days: 2,
+            }),
+            AnyRecord::Adjustment(InventoryAdjustment {
+                event_id: "count-1".into(),
+                event_time: t,
+                source: "wms".into(),
+                location_id: "dc-1".into(),
+                sku: "sku-a".into(),
+                kind: AdjustmentKind::CycleCount,
+                quantity: 10,
+                reason: None,
+            }),
+        ]
+    }
+
+    fn web_order(id: &str, t: i64, qty: i32) -> AnyRecord {
+        AnyRecord::Order(Order {
+            event_id: format!("ev-{id}"),
+            event_time: t,
+            source: "web".into(),
+            order_id: id.into(),
+            channel: Channel::Web,
+            customer_id: "cust-1".into(),
+            fulfilment: FulfilmentType::ShipToHome,
+            destination: Some(Address {
+                postal_code: "69001".into(),
+                city: "Lyon".into(),
+                country: "FR".into(),
+                latitude: 45.77,
+                longitude: 4.83,
+            }),
+            pickup_location_id: None,
+            requested_date: t + 48 * 3_600_000,
+            slot: None,
+            lines: vec![OrderLine {
+                line_id: "1".into(),
+                sku: "sku-a".into(),
+                quantity: qty,
+                unit_price_cents: 1999,
+                discount_cents: 0,
+                promotion_ids: vec![],
+            }],
+            currency: "EUR".into(),
+        })
+    }
+
+    /// While the supply in the topics at start is read, orders are queued, not decided: an
+    /// order read before the count would otherwise find no stock. An event naming a queued
+    /// order decides the queue first, so a cancellation read before its order's decision
+    /// still releases the order's units.
+    #[test]
+    fn orders_wait_for_the_supply_and_an_event_for_a_queued_order_decides_it() {
+        let t = 1_767_600_000_000;
+        let mut pipeline = Pipeline::new(
+            &AllotConfig::default(),
+            PipelineMetrics::unregistered(),
+            ConnectorMetrics::unregistered(),
+        );
+        let now = Instant::now();
+        pipeline.supply_hold = Some(SupplyHold {
+            ends: vec![(Topic::InventoryAdjustments, 0, 1)],
+            since: now,
+            checked: now,
+            reported: now,
+        });
+        let origin = |n: i64| Origin {
+            topic: "test",
+            partition: 0,
+            offset: n,
+        };
+        let decisions = |flushed: &Flushed| -> Vec<(String, String)> {
+            flushed
+                .records
+                .iter()
+                .filter_map(|r| match r {
+                    AnyRecord::Decision(d) => {
+                        Some((d.order_id.clone(), format!("{:?}", d.lines[0].outcome)))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut out = EncodedBatch::default();
+        // The orders come first, as when their topic is fetched ahead of the counts.
+        pipeline.accept(origin(0), &web_order("o-1", t + 1, 3));
+        pipeline.accept(origin(1), &web_order("o-2", t + 1, 4));
+        assert!(decisions(&pipeline.flush(&mut out, true)).is_empty());
+        assert_eq!(
+            pipeline.sourcing.pending(),
+            2,
+            "queued while the supply is read"
+        );
+        let [dc, count] = dc_and_count(t);
+        pipeline.accept(origin(2), &dc);
+        pipeline.accept(origin(3), &count);
+        assert!(decisions(&pipeline.flush(&mut out, true)).is_empty());
+        // The cancellation of o-1 decides both, then releases o-1's 3 units.
+        pipeline.accept(
+            origin(4),
+            &AnyRecord::OrderEvent(OrderEvent {
+                event_id: "oe-1".into(),
+                event_time: t + 2,
+                source: "web".into(),
+                order_id: "o-1".into(),
+                channel: Channel::Web,
+                kind: OrderEventKind::Cancel,
+                lines: vec![],
+                location_id: None,
+                reason: None,
+            }),
+        );
+        assert_eq!(pipeline.sourcing.stats().unknown_order_events, 0);
+        assert_eq!(pipeline.sourcing.open_orders(), 1, "o-1 holds nothing now");
+        let flushed = pipeline.flush(&mut out, true);
+        assert_eq!(
+            decisions(&flushed),
+            [("o-1", "Allocated"), ("o-2", "Allocated")].map(|(o, s)| (o.into(), s.into()))
+        );
+        // Still held: the next order waits, until the hold is lifted.
+        pipeline.accept(origin(5), &web_order("o-3", t + 3, 6));
+        assert!(decisions(&pipeline.flush(&mut out, true)).is_empty());
+        pipeline.supply_hold = None;
+        let flushed = pipeline.flush(&mut out, true);
+        assert_eq!(
+            decisions(&flushed),
+            [("o-3".to_string(), "Allocated".to_string())],
+            "6 of the 10 units are free after o-1's cancellation"
+        );
+    }
+
+    /// Orders queued while the supply is read are decided in arrival order, in batches of
+    /// `batch_orders`: the same decisions as when the supply is all read before the first
+    /// order arrives.
+    #[test]
+    fn orders_queued_while_the_supply_is_read_are_decided_in_batches_as_they_came() {
+        let mut config = AllotConfig::default();
+        // (a busy day on a small network, as kafka_crash_sourcing's: batches of 1 and one
+        // batch of them all decide some orders differently)
+        config.workload.days = 1;
+        config.workload.stores = 12;
+        config.workload.skus = 300;
+        config.workload.orders_per_day = 3_000.0;
+        config.sourcing.batch_orders = 1;
+        config.sourcing.threads = 1;
+        let records: Vec<AnyRecord> = allot_loadtest::Workload::new(config.workload.clone())
+            .unwrap()
+            .filter(|r| !matches!(r, AnyRecord::OrderEvent(_)))
+            .collect();
+        let decide = |records: &mut dyn Iterator<Item = &AnyRecord>, hold: bool| {
+            let mut pipeline = Pipeline::new(
+                &config,
+                PipelineMetrics::unregistered(),
+                ConnectorMetrics::unregistered(),
+            );
+            let now = Instant::now();
+            pipeline.supply_hold = hold.then_some(SupplyHold {
+                ends: vec![(Topic::InventoryAdjustments, 0, 1)],
+                since: now,
+                checked: now,
+                reported: now,
+            });
+            let mut decisions = Vec::new();
+            for (n, r) in records.enumerate() {
+                let origin = Origin {
+                    topic: r.topic().name(),
+                    partition: 0,
+                    offset: n as i64,
+                };
+                pipeline.accept(origin, r);
+                decisions.append(&mut pipeline.records);
+            }
+            let queued = pipeline.sourcing.pending();
+            pipeline.supply_hold = None;
+            decisions.extend(pipeline.flush(&mut EncodedBatch::default(), true).records);
+            let decisions: Vec<SourcingDecision> = decisions
+                .into_iter()
+                .filter_map(|r| match r {
+                    AnyRecord::Decision(d) => Some(d),
+                    _ => None,
+                })
+                .collect();
+            (decisions, queued)
+        };
+        let is_order = |r: &&AnyRecord| matches!(r, AnyRecord::Order(_));
+        let (held, queued) = decide(&mut records.iter(), true);
+        let supply_first = records.iter().filter(|r| !is_order(r));
+        let (expected, _) = decide(
+            &mut supply_first.chain(records.iter().filter(is_order)),
+            false,
+        );
+        assert!(queued > 100, "{queued} orders queued");
+        assert_eq!(held.len(), expected.len());
+        assert!(held == expected, "the same decisions, in the same order");
     }
 }
