@@ -1,7 +1,8 @@
 //! Through the real broker: orders in → `allot run` → decisions out, availability updated,
 //! read back by confluent-kafka + fastavro. A ship-to-home order reserves at the DC and
 //! stays reserved; a pickup that is not collected expires when event time passes its
-//! window, a PICKUP_EXPIRED order event is published, and its stock comes back.
+//! window, a PICKUP_EXPIRED order event is published, and its stock comes back. The counts
+//! come behind a backlog of other counts: the orders wait for them.
 //!
 //! Needs Kafka (started through deploy/local/kafka.sh) and `ALLOT_PYTHON` (see
 //! `kafka_availability.rs`).
@@ -22,6 +23,8 @@ fn location(id: &str, kind: LocationKind, caps: &[Capability], groups: &[&str]) 
 }
 
 const HOUR: i64 = 3_600_000;
+/// Counts of other skus written before the scenario's counts.
+const FILLER: usize = 20_000;
 /// 2026-01-05 08:00 UTC, a Monday.
 const T0: i64 = 1_767_600_000_000;
 
@@ -108,12 +111,16 @@ async fn orders_in_decisions_out_and_an_uncollected_pickup_expires() {
     let kafka = testkit::kafka_config("kafka_sourcing", 3);
     ensure_topics(&kafka, &Topic::ALL).await.expect("topics");
     let sink = KafkaSink::new(&kafka, ConnectorMetrics::unregistered()).unwrap();
-    // Reference data and counts first, so the orders find the stock.
+    // Reference data and counts first, so the orders find the stock: the counts behind a
+    // backlog of other skus' counts, which `allot run` reads before it decides the orders
+    // (its orders topic, short, may be fetched first).
     let records = scenario();
-    for r in &records[..4] {
-        sink.send_any(r).await.expect("produce");
-    }
-    sink.flush(std::time::Duration::from_secs(10)).unwrap();
+    let mut first = records[..2].to_vec();
+    first.extend(
+        (0..FILLER).map(|n| count(&format!("f{n}"), T0, "dc-1", &format!("filler-{n}"), 1)),
+    );
+    first.extend_from_slice(&records[2..4]);
+    common::load(kafka.clone(), first, 5_000, std::time::Duration::ZERO).await;
     for r in &records[4..] {
         sink.send_any(r).await.expect("produce");
     }
