@@ -120,6 +120,20 @@ struct SupplyHold {
 /// Queued orders that are decided even while the supply is read (memory bound).
 const HOLD_MAX_ORDERS: usize = 200_000;
 
+impl SupplyHold {
+    /// A hold until `ends` are read, from now; the first check is due at once (after a
+    /// restart the supply may all be read).
+    fn new(ends: Vec<(Topic, i32, i64)>) -> SupplyHold {
+        let now = Instant::now();
+        SupplyHold {
+            ends,
+            since: now,
+            checked: now.checked_sub(HOLD_CHECK_EVERY).unwrap_or(now),
+            reported: now,
+        }
+    }
+}
+
 /// The availability engines of a partitioned `allot run`: one per sku partition this
 /// instance holds, each fed only by that partition of the `bysku.` topics (and every
 /// reference record), each with its own changelog partition and snapshot.
@@ -1224,14 +1238,7 @@ async fn run_group(
             .context("failed to read where the input topics end")?;
         ends.retain(|&(topic, _, _)| topic != Topic::Orders);
         if !ends.is_empty() {
-            let now = Instant::now();
-            pipeline.supply_hold = Some(SupplyHold {
-                ends,
-                since: now,
-                // (the first check at once: after a restart the supply may all be read)
-                checked: now.checked_sub(HOLD_CHECK_EVERY).unwrap_or(now),
-                reported: now,
-            });
+            pipeline.supply_hold = Some(SupplyHold::new(ends));
         }
     }
     let commits = if exactly_once {
@@ -2572,78 +2579,19 @@ mod tests {
         assert!(busy.elapsed > Duration::ZERO);
     }
 
-    /// Records for the supply hold's test: a DC shipping for the web, a count there.
+    /// A DC shipping for the web, and a count of 10 `sku-a` there.
     fn dc_and_count(t: i64) -> [AnyRecord; 2] {
         [
-            AnyRecord::Location(Location {
-                event_id: "loc-dc-1".into(),
-                event_time: t,
-                source: "mdm".into(),
-                location_id: "dc-1".into(),
-                name: "dc-1".into(),
-                kind: LocationKind::Dc,
-                active: true,
-                city: "Lyon".into(),
-                country: "FR".into(),
-                latitude: 45.76,
-                longitude: 4.83,
-                timezone: "UTC".into(),
-                capabilities: vec![Capability::Ship],
-                opening_hours: (1..=7)
-                    .map(|d| OpeningHours {
-                        day_of_week: d,
-                        open_minute: 0,
-                        close_minute: 24 * 60 - 1,
-                    })
-                    .collect(),
-                pick_capacity_per_day: 1000,
-                ship_capacity_per_day: 1000,
-                distribution_groups: vec!["ecom".into()],
-                transit_times: vec![],
-                default_transit_days: 2,
-            }),
-            AnyRecord::Adjustment(InventoryAdjustment {
-                event_id: "count-1".into(),
-                event_time: t,
-                source: "wms".into(),
-                location_id: "dc-1".into(),
-                sku: "sku-a".into(),
-                kind: AdjustmentKind::CycleCount,
-                quantity: 10,
-                reason: None,
-            }),
+            AnyRecord::Location(crate::sourcing::tests::dc("dc-1", (48.9, 2.3))),
+            AnyRecord::Adjustment(crate::sourcing::tests::cycle_count(
+                "count-1", t, "sku-a", "dc-1", 10,
+            )),
         ]
     }
 
     fn web_order(id: &str, t: i64, qty: i32) -> AnyRecord {
-        AnyRecord::Order(Order {
-            event_id: format!("ev-{id}"),
-            event_time: t,
-            source: "web".into(),
-            order_id: id.into(),
-            channel: Channel::Web,
-            customer_id: "cust-1".into(),
-            fulfilment: FulfilmentType::ShipToHome,
-            destination: Some(Address {
-                postal_code: "69001".into(),
-                city: "Lyon".into(),
-                country: "FR".into(),
-                latitude: 45.77,
-                longitude: 4.83,
-            }),
-            pickup_location_id: None,
-            requested_date: t + 48 * 3_600_000,
-            slot: None,
-            lines: vec![OrderLine {
-                line_id: "1".into(),
-                sku: "sku-a".into(),
-                quantity: qty,
-                unit_price_cents: 1999,
-                discount_cents: 0,
-                promotion_ids: vec![],
-            }],
-            currency: "EUR".into(),
-        })
+        let order = crate::sourcing::tests::order(id, t, FulfilmentType::ShipToHome, "sku-a", qty);
+        AnyRecord::Order(order)
     }
 
     /// While the supply in the topics at start is read, orders are queued, not decided: an
@@ -2658,13 +2606,7 @@ mod tests {
             PipelineMetrics::unregistered(),
             ConnectorMetrics::unregistered(),
         );
-        let now = Instant::now();
-        pipeline.supply_hold = Some(SupplyHold {
-            ends: vec![(Topic::InventoryAdjustments, 0, 1)],
-            since: now,
-            checked: now,
-            reported: now,
-        });
+        pipeline.supply_hold = Some(SupplyHold::new(vec![(Topic::InventoryAdjustments, 0, 1)]));
         let origin = |n: i64| Origin {
             topic: "test",
             partition: 0,
@@ -2754,13 +2696,8 @@ mod tests {
                 PipelineMetrics::unregistered(),
                 ConnectorMetrics::unregistered(),
             );
-            let now = Instant::now();
-            pipeline.supply_hold = hold.then_some(SupplyHold {
-                ends: vec![(Topic::InventoryAdjustments, 0, 1)],
-                since: now,
-                checked: now,
-                reported: now,
-            });
+            pipeline.supply_hold =
+                hold.then(|| SupplyHold::new(vec![(Topic::InventoryAdjustments, 0, 1)]));
             let mut decisions = Vec::new();
             for (n, r) in records.enumerate() {
                 let origin = Origin {

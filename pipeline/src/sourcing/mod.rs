@@ -137,7 +137,7 @@ mod request;
 mod stock;
 mod supply;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use batch::{BatchConfig, BatchResult, OrderOutcome, source_batch};
 pub use config::{SourcingConfig, Weights};

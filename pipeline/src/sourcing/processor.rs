@@ -626,7 +626,7 @@ impl SourcingProcessor {
 mod tests {
     use allot_schemas::*;
 
-    use super::super::tests::{dc, store};
+    use super::super::tests::{cycle_count, dc, order, store};
     use super::*;
     use crate::availability::{Applied, AvailabilityConfig, AvailabilityEngine};
 
@@ -663,50 +663,13 @@ mod tests {
         }
 
         fn count(&mut self, n: u32, t: i64, sku: &str, loc: &str, units: i32) {
-            self.feed(AnyRecord::Adjustment(InventoryAdjustment {
-                event_id: format!("count-{n}"),
-                event_time: t,
-                source: "test".into(),
-                location_id: loc.into(),
-                sku: sku.into(),
-                kind: AdjustmentKind::CycleCount,
-                quantity: units,
-                reason: None,
-            }))
-            .unwrap();
+            let count = cycle_count(&format!("count-{n}"), t, sku, loc, units);
+            self.feed(AnyRecord::Adjustment(count)).unwrap();
         }
 
         fn order(&mut self, id: &str, t: i64, f: FulfilmentType, sku: &str, qty: i32) -> bool {
-            let pickup = f == FulfilmentType::PickupInStore;
-            self.feed(AnyRecord::Order(Order {
-                event_id: format!("ev-{id}"),
-                event_time: t,
-                source: "test".into(),
-                order_id: id.into(),
-                channel: Channel::Web,
-                customer_id: "c-1".into(),
-                fulfilment: f,
-                destination: (!pickup).then(|| Address {
-                    postal_code: "75001".into(),
-                    city: "Paris".into(),
-                    country: "FR".into(),
-                    latitude: 48.86,
-                    longitude: 2.35,
-                }),
-                pickup_location_id: pickup.then(|| "store-1".into()),
-                requested_date: t + 48 * HOUR,
-                slot: None,
-                lines: vec![OrderLine {
-                    line_id: "1".into(),
-                    sku: sku.into(),
-                    quantity: qty,
-                    unit_price_cents: 999,
-                    discount_cents: 0,
-                    promotion_ids: vec![],
-                }],
-                currency: "EUR".into(),
-            }))
-            .unwrap()
+            self.feed(AnyRecord::Order(order(id, t, f, sku, qty)))
+                .unwrap()
         }
 
         fn order_event(&mut self, id: &str, t: i64, kind: OrderEventKind) {

@@ -52,7 +52,7 @@ pub(super) fn location(
     }
 }
 
-pub(super) fn dc(id: &str, at: (f64, f64)) -> Location {
+pub(crate) fn dc(id: &str, at: (f64, f64)) -> Location {
     location(
         id,
         LocationKind::Dc,
@@ -61,6 +61,60 @@ pub(super) fn dc(id: &str, at: (f64, f64)) -> Location {
         &["ecom"],
         (1000, 1000),
     )
+}
+
+/// A cycle count of `units` of `sku` at `loc`.
+pub(crate) fn cycle_count(
+    id: &str,
+    t: i64,
+    sku: &str,
+    loc: &str,
+    units: i32,
+) -> InventoryAdjustment {
+    InventoryAdjustment {
+        event_id: id.into(),
+        event_time: t,
+        source: "test".into(),
+        location_id: loc.into(),
+        sku: sku.into(),
+        kind: AdjustmentKind::CycleCount,
+        quantity: units,
+        reason: None,
+    }
+}
+
+/// A web order of one line, `qty` of `sku`: shipped to Paris, or picked up at `store-1`;
+/// requested two days after `t`.
+pub(crate) fn order(id: &str, t: i64, f: FulfilmentType, sku: &str, qty: i32) -> Order {
+    let pickup = f == FulfilmentType::PickupInStore;
+    Order {
+        event_id: format!("ev-{id}"),
+        event_time: t,
+        source: "test".into(),
+        order_id: id.into(),
+        channel: Channel::Web,
+        customer_id: "c-1".into(),
+        fulfilment: f,
+        destination: (!pickup).then(|| Address {
+            postal_code: "75001".into(),
+            city: "Paris".into(),
+            country: "FR".into(),
+            latitude: 48.86,
+            longitude: 2.35,
+        }),
+        pickup_location_id: pickup.then(|| "store-1".into()),
+        requested_date: t + 48 * 3_600_000,
+        slot: None,
+        lines: vec![OrderLine {
+            line_id: "1".into(),
+            sku: sku.into(),
+            quantity: qty,
+            unit_price_cents: 999,
+            discount_cents: 0,
+            promotion_ids: vec![],
+        }],
+        currency: "EUR".into(),
+    }
 }
 
 pub(super) fn store(id: &str, at: (f64, f64)) -> Location {
